@@ -1,0 +1,178 @@
+"""An execution's history read the way the Step Functions console shows it.
+
+GetExecutionHistory returns flat events; operators want the states: when each was entered and exited,
+how long it took, its input and output, how often its task was retried, and the error and cause when it
+failed. Events carry the state name only on StateEntered/StateExited, so the others are attributed by
+following previousEventId back to the state they belong to (this also works for interleaved branches).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+
+# Events of a task attempt that failed; a later *Scheduled/*Started event in the same state is a retry.
+_ATTEMPT_FAILED = ("Failed", "TimedOut", "StartFailed", "SubmitFailed", "ScheduleFailed")
+_ATTEMPT_BEGIN = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
+
+
+@dataclass
+class StateRun:
+    """One visit of a state (a state entered twice, e.g. in a wait loop, has two runs)."""
+
+    name: str
+    type: str
+    entered_at: datetime
+    exited_at: datetime | None = None
+    input: str | None = None
+    output: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    cause: str | None = None
+    status: str = "RUNNING"  # RUNNING | SUCCEEDED | FAILED | CAUGHT
+    event_ids: list[int] = field(default_factory=list)
+
+    @property
+    def retries(self) -> int:
+        return max(0, self.attempts - 1)
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.exited_at is None:
+            return None
+        return int((self.exited_at - self.entered_at).total_seconds() * 1000)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            entered_at=self.entered_at.isoformat(),
+            exited_at=self.exited_at.isoformat() if self.exited_at else None,
+            duration_ms=self.duration_ms,
+            retries=self.retries,
+        )
+        return data
+
+
+@dataclass
+class Timeline:
+    runs: list[StateRun]
+    events: list[dict[str, Any]]  # each event plus `state` and `elapsed_ms`
+    transitions: list[tuple[str, str]]  # (from, to) edges taken; "__start__" / "__end__" at the ends
+    execution_error: str | None = None
+    execution_cause: str | None = None
+
+    def state_status(self) -> dict[str, str]:
+        """The console colour of each visited state: the status of its latest run."""
+        return {run.name: run.status for run in self.runs}
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("EventDetails") and isinstance(value, dict):
+            return value
+    return {}
+
+
+def _state_type(event_type: str, suffix: str) -> str:
+    return event_type[: -len(suffix)] if event_type.endswith(suffix) else event_type
+
+
+def build_timeline(events: list[dict[str, Any]]) -> Timeline:
+    events = sorted(events, key=lambda e: e["id"])
+    start = events[0]["timestamp"] if events else None
+    open_runs: dict[int, StateRun] = {}  # id of the StateEntered event -> its run
+    run_of_event: dict[int, StateRun] = {}
+    runs: list[StateRun] = []
+    transitions: list[tuple[str, str]] = []
+    rows: list[dict[str, Any]] = []
+    execution_error = execution_cause = None
+    exited_from: dict[int, str] = {}  # StateExited event id -> state name (to link transitions)
+
+    for event in events:
+        event_type = event["type"]
+        details = _details(event)
+        previous = event.get("previousEventId", 0)
+        parent_run = run_of_event.get(previous)
+        if parent_run is not None and parent_run.exited_at is not None:
+            parent_run = None  # the event after an exit belongs to whatever comes next
+
+        if event_type.endswith("StateEntered"):
+            run = StateRun(
+                name=details.get("name", "?"), type=_state_type(event_type, "StateEntered"),
+                entered_at=event["timestamp"], input=details.get("input"),
+            )
+            if parent_run is not None and parent_run.status == "FAILED":
+                # entered straight from a failed state without its exit event: a Catch moved on
+                parent_run.status, parent_run.exited_at = "CAUGHT", event["timestamp"]
+            source = exited_from.get(previous) or (parent_run.name if parent_run else None)
+            transitions.append((source or "__start__", run.name))
+            runs.append(run)
+            open_runs[event["id"]] = run
+        elif event_type.endswith("StateExited"):
+            run = parent_run or _latest_open(runs, details.get("name"))
+            if run is not None:
+                run.exited_at = event["timestamp"]
+                run.output = details.get("output")
+                if run.status == "RUNNING":
+                    run.status = "SUCCEEDED"
+                elif run.status == "FAILED":
+                    run.status = "CAUGHT"  # it failed, yet exited: a Catch took it elsewhere
+                exited_from[event["id"]] = run.name
+        else:
+            run = parent_run
+            if run is not None:
+                if event_type in _ATTEMPT_BEGIN:
+                    run.attempts += 1
+                if event_type.endswith(_ATTEMPT_FAILED) and "error" in details:
+                    run.error, run.cause, run.status = details.get("error"), details.get("cause"), "FAILED"
+            if event_type.startswith("Execution") and event_type != "ExecutionStarted":
+                execution_error = details.get("error") or execution_error
+                execution_cause = details.get("cause") or execution_cause
+                last = runs[-1] if runs else None
+                if event_type == "ExecutionSucceeded" and last is not None:
+                    transitions.append((last.name, "__end__"))
+                elif last is not None and event_type in ("ExecutionFailed", "ExecutionTimedOut",
+                                                           "ExecutionAborted"):
+                    for open_run in runs:
+                        if open_run.exited_at is None:
+                            open_run.status = "FAILED"
+                            open_run.error = open_run.error or execution_error
+                            open_run.cause = open_run.cause or execution_cause
+        if run is not None:
+            run.event_ids.append(event["id"])
+            run_of_event[event["id"]] = run
+        rows.append({
+            **event,
+            "state": run.name if run is not None else None,
+            "elapsed_ms": int((event["timestamp"] - start).total_seconds() * 1000) if start else 0,
+        })
+    for run in runs:
+        if run.type == "Fail":
+            run.status = "FAILED"
+            run.error = run.error or execution_error
+            run.cause = run.cause or execution_cause
+    return Timeline(runs, rows, transitions, execution_error, execution_cause)
+
+
+def _latest_open(runs: list[StateRun], name: str | None) -> StateRun | None:
+    for run in reversed(runs):
+        if run.name == name and run.exited_at is None:
+            return run
+    return None
+
+
+def event_summary(event: dict[str, Any]) -> str:
+    """A one-line description of an event, for the CLI's history table."""
+    details = _details(event)
+    if "error" in details:
+        cause = str(details.get("cause") or "")
+        return f"{details['error']}: {cause[:300]}" if cause else str(details["error"])
+    for key in ("resourceType", "resource"):
+        if key in details:
+            return f"{details.get('resourceType', '')}:{details.get('resource', '')}".strip(":")
+    if "name" in details:
+        return str(details["name"])
+    return ""
