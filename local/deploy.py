@@ -1,0 +1,184 @@
+"""`sam package` + `sam deploy` against the local endpoint.
+
+The SAM template is packaged (function and layer folders zipped into a deployment bucket, the state
+machine definition inlined), translated to CloudFormation with samtranslator and created as a stack by
+moto's CloudFormation, so the stack's Outputs are read back exactly as on AWS. The network the task
+parameters need is created first, as a user would bring their own VPC.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+from local import unsupported
+from local.settings import REGION, REPO_ROOT
+
+DEPLOYMENT_BUCKET = "browserjobs-local-deployments"
+# Heavier defaults would make a 2-core laptop run ten Chromiums at once.
+LOCAL_PARAMETER_DEFAULTS = {"WorkerImageUri": "browserjobs-worker:local", "MaxConcurrentTasks": "4"}
+
+
+@dataclass(frozen=True)
+class FunctionSource:
+    """Where a deployed function's code lives in the working tree."""
+
+    code_dir: Path
+    layer_dirs: tuple[Path, ...] = ()
+
+
+@dataclass
+class DeployedStack:
+    name: str
+    stack_id: str
+    outputs: dict[str, str]
+    parameters: dict[str, str]
+    function_sources: dict[str, FunctionSource] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Network:
+    vpc_id: str
+    subnet_id: str
+    security_group_id: str
+
+
+def stack_name_from_samconfig(path: Path = REPO_ROOT / "samconfig.toml") -> str:
+    """The stack name `sam deploy` would use for the default environment."""
+    if not path.exists():
+        return "browserjobs"
+    config = tomllib.loads(path.read_text()).get("default", {})
+    for section in ("deploy", "global"):
+        name = config.get(section, {}).get("parameters", {}).get("stack_name")
+        if name:
+            return name
+    return "browserjobs"
+
+
+def create_network(session: boto3.Session, endpoint_url: str) -> Network:
+    """A VPC with DNS hostnames (ECS awsvpc tasks need it), one private subnet and an egress-only SG."""
+    ec2 = session.client("ec2", endpoint_url=endpoint_url)
+    vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsSupport={"Value": True})
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": True})
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.42.1.0/24", AvailabilityZone=f"{REGION}a")[
+        "Subnet"
+    ]["SubnetId"]
+    group_id = ec2.create_security_group(
+        GroupName="browserjobs-local-tasks", Description="browser tasks: egress only", VpcId=vpc_id
+    )["GroupId"]
+    return Network(vpc_id=vpc_id, subnet_id=subnet_id, security_group_id=group_id)
+
+
+def _zip_folder(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def _upload_folder(s3: Any, folder: Path) -> dict[str, str]:
+    key = f"{folder.relative_to(REPO_ROOT).as_posix().strip('/')}.zip"
+    s3.put_object(Bucket=DEPLOYMENT_BUCKET, Key=key, Body=_zip_folder(folder))
+    return {"Bucket": DEPLOYMENT_BUCKET, "Key": key}
+
+
+def package(template: dict[str, Any], s3: Any, root: Path = REPO_ROOT) -> dict[str, FunctionSource]:
+    """Rewrite local paths as `sam package` does; return each function's source folders by logical id."""
+    s3.create_bucket(Bucket=DEPLOYMENT_BUCKET)
+    resources = template["Resources"]
+    layer_dirs: dict[str, Path] = {}
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::LayerVersion" and isinstance(
+            properties.get("ContentUri"), str
+        ):
+            layer_dirs[logical_id] = root / properties["ContentUri"]
+            properties["ContentUri"] = _upload_folder(s3, layer_dirs[logical_id])
+        if resource["Type"] == "AWS::Serverless::StateMachine" and "DefinitionUri" in properties:
+            properties["Definition"] = json.loads((root / properties.pop("DefinitionUri")).read_text())
+
+    global_layers = template.get("Globals", {}).get("Function", {}).get("Layers", [])
+    sources: dict[str, FunctionSource] = {}
+    for logical_id, resource in resources.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] != "AWS::Serverless::Function" or not isinstance(properties.get("CodeUri"), str):
+            continue
+        code_dir = root / properties["CodeUri"]
+        properties["CodeUri"] = _upload_folder(s3, code_dir)
+        layers = [*global_layers, *properties.get("Layers", [])]
+        refs = [
+            layer["Ref"] for layer in layers if isinstance(layer, dict) and layer.get("Ref") in layer_dirs
+        ]
+        sources[logical_id] = FunctionSource(code_dir=code_dir, layer_dirs=tuple(layer_dirs[r] for r in refs))
+    return sources
+
+
+def translate(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """samtranslator, with the managed-policy map it ships (no IAM calls)."""
+    policies = get_bundled_managed_policy_map("aws") or {}
+    loader = type("BundledPolicies", (), {"load": staticmethod(lambda: policies)})()
+    return transform(template, dict(parameters), loader)
+
+
+def deploy(
+    session: boto3.Session,
+    endpoint_url: str,
+    stack_name: str | None = None,
+    template_path: Path = REPO_ROOT / "template.yaml",
+    parameter_overrides: dict[str, str] | None = None,
+) -> DeployedStack:
+    stack_name = stack_name or stack_name_from_samconfig()
+    network = create_network(session, endpoint_url)
+    parameters = {
+        **LOCAL_PARAMETER_DEFAULTS,
+        "VpcSubnetIds": network.subnet_id,
+        "SecurityGroupIds": network.security_group_id,
+        **(parameter_overrides or {}),
+    }
+    template = yaml_parse(template_path.read_text())
+    declared = template.get("Parameters", {})
+    parameters = {key: value for key, value in parameters.items() if key in declared}
+
+    sources_by_logical_id = package(template, session.client("s3", endpoint_url=endpoint_url))
+    cloudformation_template = unsupported.stand_in(translate(template, parameters))
+
+    cfn = session.client("cloudformation", endpoint_url=endpoint_url)
+    stack_id = cfn.create_stack(
+        StackName=stack_name,
+        TemplateBody=json.dumps(cloudformation_template),
+        Parameters=[{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )["StackId"]
+    stack = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(
+            f"stack {stack_name} is {stack['StackStatus']}: {stack.get('StackStatusReason', '')}"
+        )
+
+    function_sources = {}
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_id):
+        for resource in page["StackResourceSummaries"]:
+            if resource["LogicalResourceId"] in sources_by_logical_id:
+                function_sources[resource["PhysicalResourceId"]] = sources_by_logical_id[
+                    resource["LogicalResourceId"]
+                ]
+    return DeployedStack(
+        name=stack_name,
+        stack_id=stack_id,
+        outputs={output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])},
+        parameters=parameters,
+        function_sources=function_sources,
+    )

@@ -1,0 +1,357 @@
+"""Every place where moto 5.2.5 behaves differently from AWS, fixed in one module.
+
+`apply()` installs the shims once per process; `install_hooks()` connects the ones that need the local
+stack's runtime (running Lambda handlers, starting workers, delivering events). Without hooks the
+runtime-dependent shims fall back to moto's own behaviour, so importing this module changes nothing.
+
+Each shim has a test in tests/unit/test_moto_gaps.py that asserts unpatched moto still misbehaves:
+when one of those tests fails, moto has fixed the gap upstream and the shim should go.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import functools
+import json
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import botocore.session
+from moto.awslambda.models import LambdaFunction
+from moto.ecs.models import EC2ContainerServiceBackend, Task
+from moto.events.models import EventTemplateParser, Rule
+from moto.moto_api import state_manager
+from moto.s3 import notifications as s3_notifications
+from moto.sqs.models import Queue
+from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
+    StateTaskService,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+    StateTaskServiceEcs,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
+from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+from moto.stepfunctions.parser.utils import camel_to_snake_case
+from moto.stepfunctions.responses import get_backend as sfn_backend
+from moto.stepfunctions.utils import cfn_to_api_tags
+from moto.utilities.arns import parse_arn
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    payload: bytes
+    function_error: str | None = None  # "Unhandled" as on AWS, or None
+    log_tail: str = ""
+
+
+class RuntimeHooks(Protocol):
+    """What the local stack provides to the shims that need to run something."""
+
+    def invoke_function(
+        self, function: LambdaFunction, payload: bytes, invocation_type: str
+    ) -> InvokeResult: ...
+
+    def task_started(self, task: Task) -> None: ...
+
+    def stop_task(self, task: Task, reason: str) -> bool: ...
+
+    def execution_status_changed(self, execution: Execution) -> None: ...
+
+    def deliver_to_target(self, rule: Rule, target: dict[str, Any], event: Any) -> None: ...
+
+
+_hooks: RuntimeHooks | None = None
+_applied = False
+_apply_lock = threading.Lock()
+
+
+def install_hooks(hooks: RuntimeHooks | None) -> None:
+    global _hooks
+    _hooks = hooks
+
+
+def apply() -> None:
+    """Install every shim (idempotent)."""
+    global _applied
+    with _apply_lock:
+        if _applied:
+            return
+        _shim_ecs_integration_casing()
+        _shim_heartbeat_timeout_error_name()
+        _shim_cloudformation_state_machines()
+        _shim_ecs_task_lifecycle()
+        _shim_lambda_invoke()
+        _shim_s3_notifications_async()
+        _shim_sqs_inline_event_source_mapping()
+        _shim_eventbridge_targets()
+        _shim_execution_status_events()
+        _applied = True
+
+
+# --- Step Functions: ECS integration casing --------------------------------------------------------------
+# The interpreter passes the ASL's PascalCase parameters straight to boto3 (KeyError 'Cluster') and hands
+# back boto3's camelCase response (KeyError 'Tasks'). The base class already knows how to convert both ways
+# given botocore's shapes; the ECS integration just never calls it.
+
+
+@functools.cache
+def _ecs_operation(action: str) -> Any:
+    model = botocore.session.get_session().get_service_model("ecs")
+    by_snake_name = {camel_to_snake_case(name): name for name in model.operation_names}
+    return model.operation_model(by_snake_name[camel_to_snake_case(action)])
+
+
+def _shim_ecs_integration_casing() -> None:
+    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        operation = _ecs_operation(service_action_name or self.resource.api_action)
+        self._to_boto_request(parameters, operation.input_shape)
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        operation = _ecs_operation(service_action_name or self.resource.api_action)
+        self._from_boto_response(response, operation.output_shape)
+
+    StateTaskServiceEcs._normalise_parameters = normalise_parameters
+    StateTaskServiceEcs._normalise_response = normalise_response
+
+
+# --- Step Functions: heartbeat expiry is States.HeartbeatTimeout -----------------------------------------
+# moto raises a TimeoutError subclass for an expired heartbeat and reports it as States.Timeout; AWS
+# reports States.HeartbeatTimeout (and keeps States.Timeout for TimeoutSeconds).
+
+
+def _shim_heartbeat_timeout_error_name() -> None:
+    original = StateTask._from_error
+
+    def from_error(self, env, ex):
+        if not isinstance(ex, HeartbeatTimeoutError):
+            return original(self, env, ex)
+        error = StatesErrorNameType.StatesHeartbeatTimeout.to_name()
+        details = TaskTimedOutEventDetails(error=error)
+        if isinstance(self, StateTaskService):
+            details["resourceType"] = self._get_sfn_resource_type()
+            details["resource"] = self._get_sfn_resource()
+        return FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=StatesErrorNameType.StatesHeartbeatTimeout),
+            event_type=HistoryEventType.TaskTimedOut,
+            event_details=EventDetails(taskTimedOutEventDetails=details),
+        )
+
+    StateTask._from_error = from_error
+
+
+# --- CloudFormation: AWS::StepFunctions::StateMachine --------------------------------------------------
+# moto's CloudFormation creates state machines in the backend that cannot execute them (even with
+# execute_state_machine on), ignores DefinitionSubstitutions, Definition and StateMachineType.
+
+
+def _substituted_definition(properties: dict[str, Any]) -> str:
+    definition = properties.get("DefinitionString") or json.dumps(properties.get("Definition", {}))
+    for key, value in (properties.get("DefinitionSubstitutions") or {}).items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        definition = definition.replace("${" + key + "}", text)
+    return definition
+
+
+def _shim_cloudformation_state_machines() -> None:
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        return sfn_backend(account_id, region_name).create_state_machine(
+            name=properties.get("StateMachineName", resource_name),
+            definition=_substituted_definition(properties),
+            roleArn=properties.get("RoleArn", ""),
+            tags=cfn_to_api_tags(properties.get("Tags", [])),
+            sm_type=properties.get("StateMachineType", "STANDARD"),
+        )
+
+    def delete(cls, resource_name, cloudformation_json, account_id, region_name):
+        backend = sfn_backend(account_id, region_name)
+        for machine in list(backend.state_machines):
+            if resource_name in (machine.name, machine.arn):
+                backend.delete_state_machine(machine.arn)
+
+    StateMachine.create_from_cloudformation_json = classmethod(create)
+    StateMachine.delete_from_cloudformation_json = classmethod(delete)
+
+
+# --- ECS: the local runner owns a task's lifecycle ------------------------------------------------------
+# moto advances a task one status per DescribeTasks call (RUNNING -> ... -> STOPPED after a few polls),
+# StopTask jumps straight to STOPPED, and RunTask starts nothing. Here a task stays RUNNING until its
+# process exits, StopTask asks the process to stop, and RunTask starts the worker.
+
+
+def _shim_ecs_task_lifecycle() -> None:
+    state_manager.set_transition(
+        model_name="ecs::task", transition={"progression": "manual", "times": sys.maxsize}
+    )
+    original_run_task = EC2ContainerServiceBackend.run_task
+    original_stop_task = EC2ContainerServiceBackend.stop_task
+
+    def run_task(self, *args, **kwargs):
+        tasks = original_run_task(self, *args, **kwargs)
+        if _hooks is not None:
+            for task in tasks:
+                _hooks.task_started(task)
+        return tasks
+
+    def stop_task(self, cluster_str, task_str, reason):
+        task = _find_task(self, cluster_str, task_str)
+        if task is not None and _hooks is not None and _hooks.stop_task(task, reason):
+            return task
+        return original_stop_task(self, cluster_str, task_str, reason)
+
+    EC2ContainerServiceBackend.run_task = run_task
+    EC2ContainerServiceBackend.stop_task = stop_task
+
+
+def _find_task(backend: EC2ContainerServiceBackend, cluster_str: str, task_str: str) -> Task | None:
+    cluster = backend._get_cluster(cluster_str)
+    task_id = task_str.split("/")[-1]
+    for arn, task in backend.tasks.get(cluster.name, {}).items():
+        if arn.endswith(task_id):
+            return task
+    return None
+
+
+# --- Lambda: run the handler -------------------------------------------------------------------------------
+# Without Docker moto cannot run code at all, marks every failure "Handled" and runs Event invocations
+# synchronously. The hook runs the real handler and reports errors as AWS does.
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in dict(headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _shim_lambda_invoke() -> None:
+    original = LambdaFunction.invoke
+
+    def invoke(self, body, request_headers, response_headers):
+        if _hooks is None:
+            return original(self, body, request_headers, response_headers)
+        invocation_type = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
+        if invocation_type == "DryRun":
+            return b""
+        payload = body.encode() if isinstance(body, str) else (body or b"{}")
+        result = _hooks.invoke_function(self, payload, invocation_type)
+        if result.function_error:
+            response_headers["x-amz-function-error"] = result.function_error
+        if invocation_type == "RequestResponse" and _header(request_headers, "x-amz-log-type") == "Tail":
+            response_headers["x-amz-log-result"] = base64.b64encode(result.log_tail[-4096:].encode()).decode()
+        return result.payload
+
+    LambdaFunction.invoke = invoke
+
+
+# --- S3: notifications invoke Lambda asynchronously -------------------------------------------------------
+# moto invokes the function inside PutObject and waits for it; S3 invokes asynchronously.
+
+
+def _shim_s3_notifications_async() -> None:
+    original = s3_notifications._invoke_awslambda
+
+    def invoke_async(account_id, event_body, fn_arn, region_name):
+        if _hooks is None:
+            return original(account_id, event_body, fn_arn, region_name)
+        from moto.awslambda.utils import get_backend
+
+        function = get_backend(account_id, region_name).get_function(fn_arn)
+        _hooks.invoke_function(function, json.dumps(event_body).encode(), "Event")
+        return None
+
+    s3_notifications._invoke_awslambda = invoke_async
+
+
+# --- SQS: event source mappings poll, they are not called from SendMessage --------------------------------
+# moto invokes the function inside SendMessage with one message, ignores batch size, batching windows and
+# ReportBatchItemFailures, and never retries. The local stack polls the queue like Lambda's pollers do.
+
+
+def _shim_sqs_inline_event_source_mapping() -> None:
+    # moto writes the mapping into this dict at CreateEventSourceMapping and reads it in SendMessage; an
+    # always-empty view stops the inline call. The mappings themselves live in the Lambda backend.
+    Queue.lambda_event_source_mappings = property(lambda self: {}, lambda self, value: None)
+
+
+# --- EventBridge: Lambda and Step Functions targets -------------------------------------------------------
+# moto's PutEvents delivers to SQS, logs and buses only (Lambda and Step Functions targets raise
+# NotImplementedError) and does not skip DISABLED rules.
+
+
+def _target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
+    if "Input" in target:
+        return json.loads(target["Input"])
+    if "InputTransformer" in target:
+        transformer = target["InputTransformer"]
+        return EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+    if "InputPath" in target:
+        from jsonpath_ng import parse as jsonpath
+
+        matches = [match.value for match in jsonpath(target["InputPath"]).find(event)]
+        return matches[0] if matches else None
+    return event
+
+
+def _shim_eventbridge_targets() -> None:
+    original = Rule.send_to_targets
+
+    def send_to_targets(self, original_event, transform_input=True):
+        if _hooks is None:
+            return original(self, original_event, transform_input)
+        if self.state != "ENABLED" or not self.event_pattern.matches_event(original_event):
+            return None
+        event = dict(original_event)
+        event.pop("ingestion-time", None)
+        for target in self.targets:
+            if parse_arn(target["Arn"]).service in ("lambda", "states"):
+                _hooks.deliver_to_target(
+                    self, target, _target_input(target, event) if transform_input else event
+                )
+            else:
+                single = copy.copy(self)
+                single.targets = [target]
+                original(single, copy.deepcopy(event), transform_input)
+        return None
+
+    Rule.send_to_targets = send_to_targets
+
+
+# --- Step Functions: execution status change events -------------------------------------------------------
+# AWS emits "Step Functions Execution Status Change" to EventBridge when an execution starts and ends;
+# moto emits nothing.
+
+
+def _shim_execution_status_events() -> None:
+    original_start = Execution.start
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def start(self):
+        original_start(self)
+        if _hooks is not None:
+            _hooks.execution_status_changed(self)
+
+    def terminated(self):
+        original_terminated(self)
+        if _hooks is not None:
+            _hooks.execution_status_changed(self.execution)
+
+    Execution.start = start
+    BaseExecutionWorkerCommunication.terminated = terminated

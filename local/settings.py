@@ -1,0 +1,29 @@
+"""Names and defaults the local stack shares with its clients (the CLI, tests, the demo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+# moto accepts any credentials; these make it obvious that nothing here reaches AWS.
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def configured_port() -> int:
+    """LOCAL_PORT, or 4566 (the port local AWS endpoints conventionally use); 0 picks a free one."""
+    return int(os.environ.get("LOCAL_PORT", DEFAULT_PORT))
+
+
+def client_environment(endpoint_url: str) -> dict[str, str]:
+    """What a process needs so that every AWS SDK and the AWS CLI talk to the local endpoint."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        **DUMMY_CREDENTIALS,
+    }
