@@ -386,10 +386,13 @@ def invoke(
     overrides = invoker.read_json_file(env_vars, "env-vars file") if env_vars else {}
     template = invoker.load_template()
     spec = invoker.find_function(template, function)
-    environment, warnings = invoker.function_environment(spec, template, _target(ctx), overrides)
+    target = _target(ctx)
+    name, variables, warnings = invoker.function_environment(spec, template, target, overrides)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-    outcome = invoker.run_handler(spec, payload, environment)
+    layers = invoker.layer_dirs(template, spec.logical_id)
+    outcome = invoker.run_handler(spec, layers, name, variables, payload, target.endpoint_url,
+                                  echo=lambda line: err.out(line, highlight=False))
     if outcome.error:
         err.print_json(json.dumps(outcome.error))
         raise typer.Exit(1)

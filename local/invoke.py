@@ -1,4 +1,4 @@
-"""`sam local invoke -e` without Docker: a handler from its source folder, in its own process.
+"""`sam local invoke -e` without Docker: a handler from its source folder, in the local Lambda runtime.
 
 The function's environment is the one the template gives it (Globals plus the function's own
 variables), with references resolved against the deployed stack when there is one, then overridden
@@ -9,10 +9,10 @@ variables the template declares can be overridden.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,24 +53,29 @@ def find_function(template: dict[str, Any], name: str) -> FunctionSpec:
         code_uri = str(props.get("CodeUri", globals_.get("CodeUri", ""))).rstrip("/")
         candidates.append(logical_id)
         if name in (logical_id, Path(code_uri).name):
-            environment = {**globals_.get("Environment", {}).get("Variables", {}),
-                           **props.get("Environment", {}).get("Variables", {})}
+            environment = {
+                **globals_.get("Environment", {}).get("Variables", {}),
+                **props.get("Environment", {}).get("Variables", {}),
+            }
             return FunctionSpec(
-                logical_id=logical_id, code_dir=PROJECT_ROOT / code_uri,
+                logical_id=logical_id,
+                code_dir=PROJECT_ROOT / code_uri,
                 handler=props.get("Handler", globals_.get("Handler", "app.lambda_handler")),
                 timeout=float(props.get("Timeout", globals_.get("Timeout", 3))),
                 memory=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
                 environment=environment,
             )
-    raise OperatorError(f"no function {name!r} in template.yaml (functions: {', '.join(candidates)})",
-                        exit_code=2)
+    raise OperatorError(
+        f"no function {name!r} in template.yaml (functions: {', '.join(candidates)})", exit_code=2
+    )
 
 
 def _deployed_environment(target: Target, logical_id: str) -> tuple[str, dict[str, str]] | None:
     """The resolved variables of the deployed function, when the stack is there."""
     try:
         resource = target.client("cloudformation").describe_stack_resource(
-            StackName=target.stack_name, LogicalResourceId=logical_id)["StackResourceDetail"]
+            StackName=target.stack_name, LogicalResourceId=logical_id
+        )["StackResourceDetail"]
         name = resource["PhysicalResourceId"]
         config = target.client("lambda").get_function_configuration(FunctionName=name)
     except (ClientError, OperatorError):
@@ -90,79 +95,114 @@ def _template_value(value: Any, parameters: dict[str, Any]) -> str:
     return str(value)
 
 
-def function_environment(spec: FunctionSpec, template: dict[str, Any], target: Target | None,
-                         overrides: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """The handler's environment and the warnings worth showing."""
+def function_environment(
+    spec: FunctionSpec, template: dict[str, Any], target: Target, overrides: dict[str, Any]
+) -> tuple[str, dict[str, str], list[str]]:
+    """The function's name, its environment variables, and the warnings worth showing."""
     warnings: list[str] = []
-    parameters = {name: p.get("Default") for name, p in template.get("Parameters", {}).items()
-                  if "Default" in p}
+    parameters = {
+        name: p.get("Default") for name, p in template.get("Parameters", {}).items() if "Default" in p
+    }
     parameters.update(overrides.get("Parameters", {}))
-    deployed = _deployed_environment(target, spec.logical_id) if target else None
+    deployed = _deployed_environment(target, spec.logical_id)
     if deployed:
         function_name, variables = deployed
-        variables = {key: variables.get(key, "") for key in spec.environment} | variables
     else:
         function_name = spec.logical_id
         variables = {key: _template_value(value, parameters) for key, value in spec.environment.items()}
-        warnings.append(f"stack {target.stack_name if target else '?'!r} not found: references in the "
-                        "template resolve to logical ids (pass --env-vars to set them)")
+        warnings.append(
+            f"stack {target.stack_name!r} not found: references in the template resolve to "
+            "logical ids (set them with --env-vars)"
+        )
     for section in ("Parameters", spec.logical_id):
         for key, value in overrides.get(section, {}).items():
             if key in spec.environment:
                 variables[key] = str(value)
             elif section != "Parameters":
                 warnings.append(f"{key} is not a variable of {spec.logical_id} in template.yaml: ignored")
-    region = target.session.region_name if target else os.environ.get("AWS_REGION", "us-east-1")
-    env = {
-        "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8",
-        "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
-        "AWS_LAMBDA_FUNCTION_NAME": function_name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory),
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "PYTHONPATH": os.pathsep.join([str(spec.code_dir), str(PROJECT_ROOT / "functions" / "shared")]),
-    }
-    if target and target.endpoint_url:
-        env["AWS_ENDPOINT_URL"] = target.endpoint_url
-    if target and target.is_local:
-        env.update({"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
-    else:
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-                    "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "HOME"):
-            if key in os.environ:
-                env[key] = os.environ[key]
-    env.update(variables)
-    return env, warnings
+    if not target.endpoint_url:
+        # against AWS the handler gets the caller's resolved credentials, as `sam local invoke` passes them
+        credentials = target.session.get_credentials()
+        if credentials is None:
+            raise OperatorError("no AWS credentials: configure a profile, or use --local")
+        frozen = credentials.get_frozen_credentials()
+        variables |= {
+            "AWS_ACCESS_KEY_ID": frozen.access_key,
+            "AWS_SECRET_ACCESS_KEY": frozen.secret_key,
+            "AWS_REGION": target.session.region_name or "",
+            "AWS_DEFAULT_REGION": target.session.region_name or "",
+        }
+        if frozen.token:
+            variables["AWS_SESSION_TOKEN"] = frozen.token
+    return function_name, variables, warnings
+
+
+def layer_dirs(template: dict[str, Any], logical_id: str) -> tuple[Path, ...]:
+    """The source folders of the function's layers (Globals first), as the local stack runs them."""
+    resources = template.get("Resources", {})
+    layers = [
+        *template.get("Globals", {}).get("Function", {}).get("Layers", []),
+        *resources[logical_id].get("Properties", {}).get("Layers", []),
+    ]
+    folders = []
+    for layer in layers:
+        ref = layer.get("Ref") if isinstance(layer, dict) else None
+        content = resources.get(ref, {}).get("Properties", {}).get("ContentUri") if ref else None
+        if isinstance(content, str):
+            folders.append(PROJECT_ROOT / content)
+    return tuple(folders)
 
 
 @dataclass
 class Invocation:
     result: Any = None
     error: dict[str, Any] | None = None
-    timed_out: bool = False
 
 
-def run_handler(spec: FunctionSpec, event: Any, env: dict[str, str]) -> Invocation:
-    module_name, _, function = spec.handler.rpartition(".")
-    app = spec.code_dir / f"{module_name.replace('.', '/')}.py"
-    if not app.is_file():
-        raise OperatorError(f"{spec.logical_id}: handler file {app} does not exist")
-    with tempfile.TemporaryDirectory(prefix="invoke-") as scratch:
-        result_file = Path(scratch) / "result.json"
-        runner_env = {**env, "PYTHONPATH": env["PYTHONPATH"] + os.pathsep + str(PROJECT_ROOT)}
+def run_handler(
+    spec: FunctionSpec,
+    layers: tuple[Path, ...],
+    function_name: str,
+    variables: dict[str, str],
+    event: Any,
+    endpoint_url: str | None,
+    echo: Callable[[str], None],
+) -> Invocation:
+    """One invocation in a fresh execution environment of the local Lambda runtime; logs go to echo."""
+    from local.deploy import FunctionSource
+    from local.lambda_runtime import ExecutionEnvironment, FunctionConfig
+    from local.processes import Launcher, LogSink
+
+    config = FunctionConfig(
+        name=function_name,
+        arn=f"arn:aws:lambda:local:000000000000:function:{function_name}",
+        handler=spec.handler,
+        runtime="python3.13",
+        timeout=spec.timeout,
+        memory_size=spec.memory,
+        environment=variables,
+        source=FunctionSource(code_dir=spec.code_dir, layer_dirs=layers),
+    )
+    launcher = Launcher()
+    with tempfile.TemporaryDirectory(prefix="invoke-logs-") as logs:
+        environment = ExecutionEnvironment(config, launcher, LogSink(Path(logs), echo), endpoint_url or "")
         try:
-            subprocess.run(
-                [sys.executable, "-m", "local.handler_runner", str(app), function, str(spec.timeout),
-                 str(result_file)],
-                input=json.dumps(event), text=True, env=runner_env, cwd=spec.code_dir,
-                timeout=spec.timeout + 5, check=False,
+            response = environment.invoke(
+                str(uuid.uuid4()), json.dumps(event).encode(), deadline=time.time() + spec.timeout
             )
-        except subprocess.TimeoutExpired:
-            return Invocation(timed_out=True, error={
-                "errorType": "TimeoutError", "errorMessage": f"Task timed out after {spec.timeout:.0f} s"})
-        if not result_file.is_file():
-            return Invocation(error={"errorType": "Runtime.ExitError",
-                                     "errorMessage": "the handler process ended without a result"})
-        outcome = json.loads(result_file.read_text())
-    return Invocation(result=outcome.get("result"), error=outcome.get("error"))
+        except TimeoutError:
+            return Invocation(
+                error={
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"Task timed out after {spec.timeout:.2f} seconds",
+                }
+            )
+        finally:
+            environment.close()
+            launcher.stop()
+    if "error" in response:
+        return Invocation(error=response["error"])
+    return Invocation(result=json.loads(response["payload"] or "null"))
 
 
 def read_json_file(path: Path, what: str) -> Any:
@@ -171,5 +211,6 @@ def read_json_file(path: Path, what: str) -> Any:
     except OSError as error:
         raise OperatorError(f"cannot read {what} {path}: {error.strerror}", exit_code=2) from error
     except json.JSONDecodeError as error:
-        raise OperatorError(f"{what} {path} is not JSON: {error.msg} at line {error.lineno}", exit_code=2) \
-            from error
+        raise OperatorError(
+            f"{what} {path} is not JSON: {error.msg} at line {error.lineno}", exit_code=2
+        ) from error

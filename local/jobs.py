@@ -26,8 +26,9 @@ def parse_job(text: str, origin: str) -> dict[str, Any]:
     try:
         job = json.loads(text)
     except json.JSONDecodeError as error:
-        raise InvalidJob(f"{origin} is not JSON: {error.msg} at line {error.lineno} column {error.colno}",
-                         []) from error
+        raise InvalidJob(
+            f"{origin} is not JSON: {error.msg} at line {error.lineno} column {error.colno}", []
+        ) from error
     try:
         check_job(job, Settings.from_env())
     except JobRejected as rejection:
@@ -36,9 +37,7 @@ def parse_job(text: str, origin: str) -> dict[str, Any]:
 
 
 def get_job(target: Target, job_id: str) -> dict[str, Any] | None:
-    table = target.session.resource("dynamodb", endpoint_url=target.endpoint_url).Table(
-        target.outputs["JobsTableName"]
-    )
+    table = target.table(target.outputs["JobsTableName"])
     try:
         item = table.get_item(Key={"jobId": job_id}, ConsistentRead=True).get("Item")
     except ClientError as error:
@@ -59,8 +58,9 @@ def describe_execution(target: Target, execution_arn: str) -> dict[str, Any] | N
     except ClientError as error:
         if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
             return None
-        raise OperatorError(f"cannot describe {execution_arn}: {error.response['Error']['Message']}") \
-            from error
+        raise OperatorError(
+            f"cannot describe {execution_arn}: {error.response['Error']['Message']}"
+        ) from error
 
 
 def resolve_execution(target: Target, job_or_arn: str) -> tuple[dict[str, Any] | None, str]:
@@ -73,7 +73,8 @@ def resolve_execution(target: Target, job_or_arn: str) -> tuple[dict[str, Any] |
     if record is None and describe_execution(target, arn) is None:
         raise OperatorError(
             f"job {job_or_arn!r} not found: no record in {target.outputs['JobsTableName']} "
-            "and no execution of that name", exit_code=3,
+            "and no execution of that name",
+            exit_code=3,
         )
     return record, arn
 
@@ -85,8 +86,9 @@ def execution_history(target: Target, execution_arn: str) -> list[dict[str, Any]
     except ClientError as error:
         if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
             return []
-        raise OperatorError(f"cannot read history of {execution_arn}: {error.response['Error']['Message']}") \
-            from error
+        raise OperatorError(
+            f"cannot read history of {execution_arn}: {error.response['Error']['Message']}"
+        ) from error
 
 
 def list_executions(target: Target, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:

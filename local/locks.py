@@ -15,9 +15,7 @@ from local.outputs import OperatorError, Target
 
 
 def _table(target: Target) -> Any:
-    return target.session.resource("dynamodb", endpoint_url=target.endpoint_url).Table(
-        target.outputs["LocksTableName"]
-    )
+    return target.table(target.outputs["LocksTableName"])
 
 
 def key_state(target: Target, lock_key_value: str | None, rate_key: str | None) -> dict[str, Any]:
@@ -54,8 +52,9 @@ def purge_expired(target: Target, now: float | None = None, dry_run: bool = Fals
     """
     now = time.time() if now is None else now
     table = _table(target)
-    expired = (Attr("pk").begins_with(LOCK_PREFIX) | Attr("pk").begins_with(SLOT_PREFIX)) & \
-        Attr("leaseExpiresAtEpoch").lt(int(now))
+    expired = (Attr("pk").begins_with(LOCK_PREFIX) | Attr("pk").begins_with(SLOT_PREFIX)) & Attr(
+        "leaseExpiresAtEpoch"
+    ).lt(int(now))
     purged: list[Purged] = []
     kwargs: dict[str, Any] = {"FilterExpression": expired}
     try:

@@ -7,6 +7,7 @@ clients pointed at an optional endpoint, and resource names read from the stack'
 from __future__ import annotations
 
 import os
+import threading
 import tomllib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,6 +22,7 @@ LOCAL_ENDPOINT = "http://127.0.0.1:4566"
 DEFAULT_STACK = "browserjobs"
 LOCAL_REGION = "us-east-1"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_CREATE_LOCK = threading.RLock()
 
 
 class OperatorError(Exception):
@@ -65,7 +67,7 @@ class Target:
     stack_name: str = DEFAULT_STACK
     endpoint_url: str | None = None
     region: str | None = None
-    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     @cached_property
     def session(self) -> boto3.session.Session:
@@ -73,7 +75,8 @@ class Target:
         if _is_loopback(self.endpoint_url):
             # The local stack accepts any credentials; do not send real ones to it.
             return boto3.session.Session(
-                aws_access_key_id="test", aws_secret_access_key="test",  # noqa: S106
+                aws_access_key_id="test",
+                aws_secret_access_key="test",  # noqa: S106
                 region_name=region or LOCAL_REGION,
             )
         return boto3.session.Session(region_name=region)
@@ -83,16 +86,26 @@ class Target:
         return _is_loopback(self.endpoint_url)
 
     def client(self, service: str) -> Any:
-        if service not in self._clients:
-            config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5,
-                            read_timeout=70)
-            try:
-                self._clients[service] = self.session.client(
-                    service, endpoint_url=self.endpoint_url, config=config
+        return self._cached("client", service)
+
+    def table(self, name: str) -> Any:
+        """A DynamoDB Table resource (items come back as Python values)."""
+        return self._cached("resource", "dynamodb").Table(name)
+
+    def _cached(self, kind: str, service: str) -> Any:
+        # boto3 sessions are not thread-safe (the inspector serves from threads): create under a lock
+        with _CREATE_LOCK:
+            if (kind, service) not in self._clients:
+                config = Config(
+                    retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=70
                 )
-            except NoRegionError as error:
-                raise OperatorError("no AWS region: pass --region or set AWS_REGION") from error
-        return self._clients[service]
+                try:
+                    self._clients[(kind, service)] = getattr(self.session, kind)(
+                        service, endpoint_url=self.endpoint_url, config=config
+                    )
+                except NoRegionError as error:
+                    raise OperatorError("no AWS region: pass --region or set AWS_REGION") from error
+            return self._clients[(kind, service)]
 
     @cached_property
     def outputs(self) -> StackOutputs:

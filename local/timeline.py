@@ -101,8 +101,10 @@ def build_timeline(events: list[dict[str, Any]]) -> Timeline:
 
         if event_type.endswith("StateEntered"):
             run = StateRun(
-                name=details.get("name", "?"), type=_state_type(event_type, "StateEntered"),
-                entered_at=event["timestamp"], input=details.get("input"),
+                name=details.get("name", "?"),
+                type=_state_type(event_type, "StateEntered"),
+                entered_at=event["timestamp"],
+                input=details.get("input"),
             )
             if parent_run is not None and parent_run.status == "FAILED":
                 # entered straight from a failed state without its exit event: a Catch moved on
@@ -134,8 +136,11 @@ def build_timeline(events: list[dict[str, Any]]) -> Timeline:
                 last = runs[-1] if runs else None
                 if event_type == "ExecutionSucceeded" and last is not None:
                     transitions.append((last.name, "__end__"))
-                elif last is not None and event_type in ("ExecutionFailed", "ExecutionTimedOut",
-                                                           "ExecutionAborted"):
+                elif last is not None and event_type in (
+                    "ExecutionFailed",
+                    "ExecutionTimedOut",
+                    "ExecutionAborted",
+                ):
                     for open_run in runs:
                         if open_run.exited_at is None:
                             open_run.status = "FAILED"
@@ -144,11 +149,13 @@ def build_timeline(events: list[dict[str, Any]]) -> Timeline:
         if run is not None:
             run.event_ids.append(event["id"])
             run_of_event[event["id"]] = run
-        rows.append({
-            **event,
-            "state": run.name if run is not None else None,
-            "elapsed_ms": int((event["timestamp"] - start).total_seconds() * 1000) if start else 0,
-        })
+        rows.append(
+            {
+                **event,
+                "state": run.name if run is not None else None,
+                "elapsed_ms": int((event["timestamp"] - start).total_seconds() * 1000) if start else 0,
+            }
+        )
     for run in runs:
         if run.type == "Fail":
             run.status = "FAILED"
@@ -173,6 +180,4 @@ def event_summary(event: dict[str, Any]) -> str:
     for key in ("resourceType", "resource"):
         if key in details:
             return f"{details.get('resourceType', '')}:{details.get('resource', '')}".strip(":")
-    if "name" in details:
-        return str(details["name"])
     return ""
