@@ -18,7 +18,9 @@ from typing import Any
 
 import boto3
 from samtranslator.internal.managed_policies import get_bundled_managed_policy_map
-from samtranslator.translator.transform import transform
+from samtranslator.parser.parser import Parser
+from samtranslator.translator.translator import Translator
+from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 from samtranslator.yaml_helper import yaml_parse
 
 from local import unsupported
@@ -126,11 +128,15 @@ def package(template: dict[str, Any], s3: Any, root: Path = REPO_ROOT) -> dict[s
     return sources
 
 
-def translate(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
-    """samtranslator, with the managed-policy map it ships (no IAM calls)."""
+def translate(template: dict[str, Any], parameters: dict[str, str], session: boto3.Session) -> dict[str, Any]:
+    """What samtranslator's transform() does, with the session's region and the policy map it ships."""
     policies = get_bundled_managed_policy_map("aws") or {}
-    loader = type("BundledPolicies", (), {"load": staticmethod(lambda: policies)})()
-    return transform(template, dict(parameters), loader)
+    to_py27_compatible_template(template, parameters)
+    translator = Translator(None, Parser(), boto_session=session)
+    translated = translator.translate(
+        template, parameter_values=dict(parameters), get_managed_policy_map=lambda: policies
+    )
+    return undo_mark_unicode_str_in_template(translated)
 
 
 def deploy(
@@ -153,7 +159,7 @@ def deploy(
     parameters = {key: value for key, value in parameters.items() if key in declared}
 
     sources_by_logical_id = package(template, session.client("s3", endpoint_url=endpoint_url))
-    cloudformation_template = unsupported.stand_in(translate(template, parameters))
+    cloudformation_template = unsupported.stand_in(translate(template, parameters, session))
 
     cfn = session.client("cloudformation", endpoint_url=endpoint_url)
     stack_id = cfn.create_stack(
