@@ -1,0 +1,38 @@
+"""Claim: the rate-limited, capacity-capped lock claim the state machine calls before running a task."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from jobcore.aws import Clients
+from jobcore.claim import ClaimRequest, claim
+from jobcore.clock import SystemClock
+from jobcore.config import Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+SETTINGS = Settings.from_env().require("jobs_table", "locks_table")
+CLIENTS = Clients.create("dynamodb")
+CLOCK = SystemClock()
+
+
+@tracer.capture_method
+def run_claim(request: ClaimRequest) -> dict[str, Any]:
+    result = claim(CLIENTS.ddb, SETTINGS, request, CLOCK)
+    metrics.add_metric(
+        name=f"Claim{result['outcome'].title().replace('_', '')}", unit=MetricUnit.Count, value=1
+    )
+    logger.info("claim %s", result["outcome"], extra={"claim": result})
+    return result
+
+
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(correlation_id_path="jobId")
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return run_claim(ClaimRequest.from_event(event))

@@ -1,0 +1,160 @@
+"""Intake: SQS messages, S3 objects (a JSON job or a raw email), schedules and direct calls become jobs.
+
+Every input ends as a started (or duplicate) job or a REJECTED record with its raw input in S3.
+Invalid input is never retried; AWS errors are raised so that the source retries (SQS redrive).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event, SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from jobcore.aws import Clients
+from jobcore.clock import SystemClock
+from jobcore.config import Settings
+from jobcore.emailjob import parse_email
+from jobcore.ids import direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
+from jobcore.model import JobRejected, RejectionCode
+from jobcore.submit import Submission, SubmitStatus, submit
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+SETTINGS = Settings.from_env().require("jobs_table", "artifacts_bucket", "state_machine_arn")
+CLIENTS = Clients.create("dynamodb", "s3", "stepfunctions")
+CLOCK = SystemClock()
+
+MAX_OBJECT_BYTES = 40 * 1024 * 1024  # the largest email SES receives
+EMAIL_PREFIX = "email/"
+SCHEDULED_EVENT = "Scheduled Event"
+_METRICS = {
+    SubmitStatus.STARTED: "JobsStarted",
+    SubmitStatus.DUPLICATE: "JobsDuplicate",
+    SubmitStatus.REJECTED: "JobsRejected",
+}
+
+
+def handle(submission: Submission) -> dict[str, Any]:
+    logger.set_correlation_id(submission.job_id)
+    result = submit(CLIENTS, SETTINGS, CLOCK, submission)
+    metrics.add_metric(name=_METRICS[SubmitStatus(result["status"])], unit=MetricUnit.Count, value=1)
+    logger.info("job %s", result["status"].lower(), extra={"result": result, "source": submission.source})
+    return result
+
+
+def parse_json(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JobRejected(
+            RejectionCode.INVALID_JSON,
+            f"{where} is not valid JSON: {exc.msg}",
+            [{"path": "/", "message": f"line {exc.lineno} column {exc.colno}: {exc.msg}"}],
+        ) from exc
+
+
+def sqs_submission(record: SQSRecord) -> Submission:
+    base = {"source": {"type": "sqs", "id": record.message_id}, "derived_id": sqs_job_id(record.message_id)}
+    try:
+        return Submission(**base, raw=record.body, body=parse_json(record.body, "the message body"))
+    except JobRejected as rejection:
+        return Submission(**base, raw=record.body, rejection=rejection)
+
+
+def sqs_record_handler(record: SQSRecord) -> dict[str, Any]:
+    return handle(sqs_submission(record))
+
+
+def s3_submission(bucket: str, key: str, etag: str, size: int, version_id: str | None = None) -> Submission:
+    """A job file (JSON) or, under email/ or named *.eml, a raw email holding the job."""
+    uri = f"s3://{bucket}/{key}"
+    is_email = key.startswith(EMAIL_PREFIX) or key.lower().endswith(".eml")
+    base: dict[str, Any] = {"source": {"type": "s3", "id": uri}, "derived_id": s3_job_id(bucket, key, etag)}
+    if size > MAX_OBJECT_BYTES:
+        rejection = JobRejected(
+            RejectionCode.OBJECT_TOO_LARGE, f"{uri} is {size} bytes; the limit is {MAX_OBJECT_BYTES}"
+        )
+        return Submission(**base, raw={"uri": uri, "size": size}, rejection=rejection)
+    version = {"VersionId": version_id} if version_id else {}
+    data = CLIENTS.s3.get_object(Bucket=bucket, Key=key, **version)["Body"].read()
+    text = data.decode("utf-8", errors="replace")
+    try:
+        if not is_email:
+            return Submission(**base, raw=text, body=parse_json(text.lstrip("\ufeff"), uri))
+        email = parse_email(data)
+        if email.message_id:
+            base = {
+                "source": {"type": "email", "id": email.message_id},
+                "derived_id": email_job_id(email.message_id),
+            }
+        return Submission(**base, raw=text, body=email.body, defaults=email.defaults())
+    except JobRejected as rejection:
+        return Submission(**base, raw=text, rejection=rejection)
+
+
+def eventbridge_submission(event: EventBridgeEvent) -> Submission:
+    """A scheduled event whose detail is the job template (the rule's InputTransformer puts it there)."""
+    if event.detail_type != SCHEDULED_EVENT or not event.resources:
+        derived = direct_job_id(event.raw_event)
+        rejection = JobRejected(
+            RejectionCode.UNSUPPORTED_EVENT,
+            f"intake takes scheduled events with a job template as detail, not {event.detail_type!r}",
+        )
+        return Submission(
+            source={"type": "eventbridge", "id": event.get_id or derived},
+            derived_id=derived,
+            raw=event.raw_event,
+            rejection=rejection,
+        )
+    rule = event.resources[0]
+    base = {
+        "source": {"type": "schedule", "id": f"{rule}@{event.time}"},
+        "derived_id": schedule_job_id(rule, event.time),
+    }
+    detail = event.detail
+    if isinstance(detail, dict) and "jobId" in detail:
+        rejection = JobRejected(
+            RejectionCode.SCHEDULE_JOB_ID,
+            "a scheduled job template must not carry a jobId: each run's jobId is derived from rule and time",
+            [{"path": "/jobId", "message": "remove jobId from the template"}],
+        )
+        return Submission(**base, raw=event.raw_event, rejection=rejection)
+    return Submission(**base, raw=event.raw_event, body=detail)
+
+
+def direct_submission(event: Any) -> Submission:
+    derived = direct_job_id(event)
+    return Submission(source={"type": "direct", "id": derived}, derived_id=derived, raw=event, body=event)
+
+
+def route(event: Any, context: LambdaContext) -> Any:
+    records = event.get("Records") if isinstance(event, dict) else None
+    if records and records[0].get("eventSource") == "aws:sqs":
+        return process_partial_response(event, sqs_record_handler, processor, context)
+    if records and records[0].get("eventSource") == "aws:s3":
+        results = []
+        for record in S3Event(event).records:
+            obj = record.s3.get_object
+            key = unquote_plus(obj.key)
+            results.append(
+                handle(s3_submission(record.s3.bucket.name, key, obj.etag, obj.size, obj.version_id))
+            )
+        return {"results": results}
+    if isinstance(event, dict) and "detail-type" in event and "source" in event:
+        return handle(eventbridge_submission(EventBridgeEvent(event)))
+    return handle(direct_submission(event))
+
+
+@tracer.capture_lambda_handler
+@logger.inject_lambda_context(log_event=False)
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> Any:
+    return route(event, context)

@@ -1,0 +1,106 @@
+"""The job: statuses, rejection codes, defaults and the execution input written by intake."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from jobcore.config import Settings
+
+
+class Status(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    INTERRUPTED = "INTERRUPTED"
+    REJECTED = "REJECTED"
+
+
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.INTERRUPTED, Status.REJECTED})
+CLAIMABLE = frozenset({Status.SUBMITTED, Status.WAITING})
+
+
+class WaitReason(StrEnum):
+    LOCKED = "LOCKED"
+    THROTTLED = "THROTTLED"
+    AT_CAPACITY = "AT_CAPACITY"
+
+
+class RejectionCode(StrEnum):
+    INVALID_JSON = "INVALID_JSON"
+    INVALID_JOB = "INVALID_JOB"
+    UNKNOWN_ACTION = "UNKNOWN_ACTION"
+    INVALID_PARAMS = "INVALID_PARAMS"
+    JOB_TOO_LARGE = "JOB_TOO_LARGE"
+    NO_JOB_IN_EMAIL = "NO_JOB_IN_EMAIL"
+    OBJECT_TOO_LARGE = "OBJECT_TOO_LARGE"
+    SCHEDULE_JOB_ID = "SCHEDULE_JOB_ID"
+    UNSUPPORTED_EVENT = "UNSUPPORTED_EVENT"
+
+
+class JobRejected(Exception):
+    """Input that can never become a job; recorded as REJECTED, never retried."""
+
+    def __init__(self, code: RejectionCode, message: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.errors = errors or []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": str(self.code), "message": self.message, "errors": self.errors}
+
+
+JOB_FIELDS = (
+    "jobId",
+    "lockKey",
+    "rateKey",
+    "action",
+    "params",
+    "onConflict",
+    "timeoutSeconds",
+    "heartbeatSeconds",
+    "session",
+    "meta",
+)
+
+
+def with_defaults(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The job as stored: every optional field filled, whole-number floats made integers."""
+    out = dict(job)
+    out.setdefault("rateKey", out["lockKey"])
+    out.setdefault("params", {})
+    out.setdefault("onConflict", "wait")
+    out.setdefault("meta", {})
+    out["timeoutSeconds"] = int(out.get("timeoutSeconds", settings.default_timeout_seconds))
+    out["heartbeatSeconds"] = int(out.get("heartbeatSeconds", settings.default_heartbeat_seconds))
+    return out
+
+
+def execution_input(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """What intake starts the execution with; lockWait drives the workflow's bounded lock back-off."""
+    return {
+        "jobId": job["jobId"],
+        "lockKey": job["lockKey"],
+        "rateKey": job["rateKey"],
+        "onConflict": job["onConflict"],
+        "timeoutSeconds": int(job["timeoutSeconds"]),
+        "heartbeatSeconds": int(job["heartbeatSeconds"]),
+        "lockWait": {
+            "attempt": 0,
+            "delaySeconds": settings.lock_wait_initial_seconds,
+            "maxAttempts": settings.lock_wait_max_attempts,
+            "maxDelaySeconds": settings.lock_wait_max_delay_seconds,
+        },
+    }
+
+
+def execution_arn(state_machine_arn: str, job_id: str) -> str:
+    """The ARN StartExecution will give the execution named jobId (documented ARN format)."""
+    prefix, _, machine = state_machine_arn.rpartition(":stateMachine:")
+    if not prefix:
+        raise ValueError(f"not a state machine ARN: {state_machine_arn!r}")
+    return f"{prefix}:execution:{machine}:{job_id}"
