@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import time
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,8 +88,9 @@ class OperatorStack:
                             aws_access_key_id="test", aws_secret_access_key="test")
 
     def table(self, output: str) -> Any:
-        return boto3.resource("dynamodb", endpoint_url=self.url, region_name=REGION,
-                              aws_access_key_id="test", aws_secret_access_key="test").Table(self.outputs[output])
+        dynamodb = boto3.resource("dynamodb", endpoint_url=self.url, region_name=REGION,
+                                  aws_access_key_id="test", aws_secret_access_key="test")
+        return dynamodb.Table(self.outputs[output])
 
 
 def _zip(folder: Path) -> bytes:
@@ -109,7 +113,8 @@ TEMPLATE: dict[str, Any] = {
                                         "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
                                                       {"AttributeName": "updatedAt", "KeyType": "RANGE"}]}]}},
         "LocksTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
-            "BillingMode": "PAY_PER_REQUEST", "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}},
         "SessionsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
             "BillingMode": "PAY_PER_REQUEST",
@@ -119,7 +124,8 @@ TEMPLATE: dict[str, Any] = {
         "JobDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
         "InterruptQueue": {"Type": "AWS::SQS::Queue"},
         "ArtifactsBucket": {"Type": "AWS::S3::Bucket"},
-        "Key": {"Type": "AWS::KMS::Key", "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}}},
+        "Key": {"Type": "AWS::KMS::Key",
+                "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}}},
     },
     "Parameters": {"StateMachineArn": {"Type": "String"}, "IntakeFunctionName": {"Type": "String"}},
     "Outputs": {
@@ -185,3 +191,72 @@ class StackEnvironment:
         self.runtime.stop()
         self.launcher.stop()
         self.endpoint.stop()
+
+
+def wait_for_status(stack: OperatorStack, execution_arn: str, statuses: set[str],
+                    deadline: float = 30) -> str:
+    """Poll DescribeExecution until the status is one of `statuses` (fails the test at the deadline)."""
+    sfn = stack.client("stepfunctions")
+    ends = time.monotonic() + deadline
+    status = "NOT_STARTED"
+    while time.monotonic() < ends:
+        try:
+            status = sfn.describe_execution(executionArn=execution_arn)["status"]
+        except sfn.exceptions.ExecutionDoesNotExist:
+            status = "NOT_STARTED"
+        if status in statuses:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"{execution_arn} is {status} after {deadline}s, expected one of {statuses}")
+
+
+def start_job(stack: OperatorStack, lock_key: str, job_id: str | None = None,
+              **fields: Any) -> tuple[str, str]:
+    """Submit through the real intake (direct invocation); returns (jobId, executionArn)."""
+    job = {"jobId": job_id or f"job-{uuid.uuid4().hex[:12]}", "lockKey": lock_key, "action": "browse",
+           "params": {"url": "https://example.com/"}, **fields}
+    response = stack.client("lambda").invoke(FunctionName=stack.outputs["IntakeFunctionName"],
+                                             Payload=json.dumps(job).encode())
+    answer = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, answer
+    assert answer["status"] == "STARTED", answer
+    return job["jobId"], answer["executionArn"]
+
+
+def dead_letter(stack: OperatorStack, job_id: str | None, error: str = "Site.ServerError",
+                cause: str = "HTTP 503", raw: str | None = None) -> str:
+    """A DLQ message shaped as the workflow sends it (docs/CONTRACTS.md); returns its MessageId."""
+    body = raw if raw is not None else json.dumps({
+        "jobId": job_id, "status": "FAILED", "error": {"Error": error, "Cause": cause},
+        "executionArn": f"{stack.outputs['StateMachineArn']}:{job_id}", "lockKey": "acct",
+        "failedAt": "2026-01-01T00:00:00.000Z", "source": "workflow"})
+    return stack.client("sqs").send_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"],
+                                            MessageBody=body)["MessageId"]
+
+
+def queue_message_ids(stack: OperatorStack, output: str) -> set[str]:
+    """The messages in a queue, looked at without consuming them (visibility restored at once)."""
+    sqs = stack.client("sqs")
+    seen: dict[str, str] = {}
+    for _ in range(10):
+        batch = sqs.receive_message(QueueUrl=stack.outputs[output], MaxNumberOfMessages=10,
+                                    VisibilityTimeout=5).get("Messages", [])
+        new = [m for m in batch if m["MessageId"] not in seen]
+        seen.update((m["MessageId"], m["ReceiptHandle"]) for m in batch)
+        for message in batch:
+            sqs.change_message_visibility(QueueUrl=stack.outputs[output],
+                                          ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+        if not new:
+            break
+    return set(seen)
+
+
+def png(width: int = 64, height: int = 48, rgb: tuple[int, int, int] = (30, 120, 200)) -> bytes:
+    """A real PNG image (solid colour), as the worker's screenshot artifact would be."""
+    row = b"\x00" + bytes(rgb) * width
+    chunks = [(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+              (b"IDAT", zlib.compress(row * height)), (b"IEND", b"")]
+    out = b"\x89PNG\r\n\x1a\n"
+    for kind, data in chunks:
+        out += struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return out

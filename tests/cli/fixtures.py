@@ -1,0 +1,25 @@
+"""Fixtures shared by the CLI and the inspector tests (imported by their conftest files)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cli.operator_stack import OperatorStack, StackEnvironment
+
+LOGS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts" / "operator-stack-logs"
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> Iterator[StackEnvironment]:
+    environment = StackEnvironment(LOGS)
+    yield environment
+    environment.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(stack_env: StackEnvironment) -> OperatorStack:
+    """A fresh stack per test module: its queues and tables start empty."""
+    return stack_env.deploy()

@@ -1,0 +1,374 @@
+"""The operator CLI against a stack on a moto endpoint, through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from local.cli import app
+from tests.cli.operator_stack import (
+    HOSTILE,
+    OperatorStack,
+    dead_letter,
+    queue_message_ids,
+    start_job,
+    wait_for_status,
+)
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(stack: OperatorStack, *args: str, stdin: str | None = None, stack_name: str | None = None):
+    runner = CliRunner()
+    return runner.invoke(app, ["--endpoint-url", stack.url, "--stack", stack_name or stack.name, *args],
+                         input=stdin, env={"COLUMNS": "200"})
+
+
+def job(**fields) -> dict:
+    return {"jobId": f"cli-{uuid.uuid4().hex[:10]}", "lockKey": f"acct-{uuid.uuid4().hex[:6]}",
+            "action": "browse", "params": {"url": "https://example.com/"}, **fields}
+
+
+def write(tmp_path: Path, value, name: str = "job.json") -> Path:
+    path = tmp_path / name
+    path.write_text(value if isinstance(value, str) else json.dumps(value))
+    return path
+
+
+# -- submit ----------------------------------------------------------------------------------------
+
+def test_submit_direct_starts_the_execution_named_by_the_job_id(stack, tmp_path):
+    document = job()
+    result = run(stack, "submit", "--direct", str(write(tmp_path, document)))
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout[result.stdout.index("{"):])
+    assert answer["status"] == "STARTED"
+    assert answer["executionArn"].endswith(":" + document["jobId"])
+    assert wait_for_status(stack, answer["executionArn"], {"SUCCEEDED"}) == "SUCCEEDED"
+    record = stack.table("JobsTableName").get_item(Key={"jobId": document["jobId"]})["Item"]
+    assert record["lockKey"] == document["lockKey"]
+
+
+def test_submit_sends_the_job_to_the_intake_queue(stack, tmp_path):
+    document = job()
+    result = run(stack, "submit", str(write(tmp_path, document)))
+    assert result.exit_code == 0, result.output
+    message = stack.client("sqs").receive_message(QueueUrl=stack.outputs["IntakeQueueUrl"],
+                                                  WaitTimeSeconds=1)["Messages"][0]
+    assert json.loads(message["Body"]) == document
+    assert message["MessageId"] in result.stdout
+
+
+def test_submit_reads_the_job_from_stdin(stack):
+    document = job()
+    result = run(stack, "submit", "--direct", "-", stdin=json.dumps(document))
+    assert result.exit_code == 0, result.output
+    assert '"STARTED"' in result.stdout
+
+
+def test_submit_rejects_malformed_json_before_sending_anything(stack, tmp_path):
+    before = queue_message_ids(stack, "IntakeQueueUrl")
+    result = run(stack, "submit", str(write(tmp_path, '{"jobId": "x",\n "lockKey": }')))
+    assert result.exit_code == 2
+    assert "not JSON" in result.stderr and "line 2" in result.stderr
+    assert queue_message_ids(stack, "IntakeQueueUrl") == before
+
+
+def test_submit_lists_every_schema_violation(stack, tmp_path):
+    bad = {"jobId": "has spaces!", "action": "browse", "onConflict": "sometimes"}
+    result = run(stack, "submit", str(write(tmp_path, bad)))
+    assert result.exit_code == 2
+    assert "INVALID_JOB" in result.stderr
+    for path in ("/jobId", "/onConflict", "/: 'lockKey' is a required property"):
+        assert path in result.stderr, result.stderr
+
+
+def test_submit_of_a_missing_file_is_bad_input(stack, tmp_path):
+    result = run(stack, "submit", str(tmp_path / "nope.json"))
+    assert result.exit_code == 2
+    assert "cannot read" in result.stderr
+
+
+# -- finding the stack -----------------------------------------------------------------------------
+
+def test_a_missing_stack_is_a_clear_error(stack):
+    result = run(stack, "status", "any-job", stack_name="no-such-stack")
+    assert result.exit_code == 1
+    assert "stack 'no-such-stack' not found" in result.stderr
+
+
+def test_a_stack_without_the_outputs_names_the_missing_one(stack):
+    name = f"bare-{uuid.uuid4().hex[:6]}"
+    stack.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(
+        {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"Other": {"Value": "x"}}}))
+    result = run(stack, "status", "any-job", stack_name=name)
+    assert result.exit_code == 1
+    assert "has no output 'JobsTableName'" in result.stderr and "Other" in result.stderr
+
+
+def test_an_unreachable_endpoint_is_a_clear_error():
+    result = CliRunner().invoke(app, ["--endpoint-url", "http://127.0.0.1:9", "status", "x"])
+    assert result.exit_code == 1
+    assert "cannot reach CloudFormation at http://127.0.0.1:9" in result.stderr
+
+
+# -- status, history, follow, executions -----------------------------------------------------------
+
+def test_status_of_an_unknown_job_is_not_found(stack):
+    result = run(stack, "status", "never-submitted")
+    assert result.exit_code == 3
+    assert "job 'never-submitted' not found" in result.stderr
+
+
+def test_status_shows_the_record_and_the_execution(stack):
+    job_id, arn = start_job(stack, "acct-status")
+    wait_for_status(stack, arn, {"SUCCEEDED"})
+    result = run(stack, "status", job_id, "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["job"]["jobId"] == job_id and shown["job"]["lockKey"] == "acct-status"
+    assert shown["execution"]["status"] == "SUCCEEDED"
+
+
+def test_history_shows_states_durations_and_the_failure_with_its_cause(stack):
+    job_id, arn = start_job(stack, "fail-history")
+    wait_for_status(stack, arn, {"FAILED"})
+    result = run(stack, "history", job_id)
+    assert result.exit_code == 0, result.output
+    for text in ("CheckLock", "RunBrowserTask", "MarkFailed", "JobFailed", "Site.ServerError", "HTTP 503"):
+        assert text in result.stdout
+    as_json = json.loads(run(stack, "history", job_id, "--json").stdout)
+    by_name = {state["name"]: state for state in as_json["states"]}
+    assert by_name["Claim"]["status"] == "SUCCEEDED" and by_name["Claim"]["duration_ms"] is not None
+    assert by_name["JobFailed"]["status"] == "FAILED"
+    assert by_name["JobFailed"]["cause"] == f"HTTP 503 from {HOSTILE}"
+    assert "RecordSuccess" not in by_name
+    assert [e["type"] for e in as_json["events"]][-1] == "ExecutionFailed"
+
+
+def test_follow_prints_events_until_the_job_succeeds(stack):
+    job_id, _ = start_job(stack, "wait-follow")
+    result = run(stack, "follow", job_id, "--deadline", "30", "--interval", "0.3")
+    assert result.exit_code == 0, result.output
+    assert "WaitStateEntered" in result.stdout and "ExecutionSucceeded" in result.stdout
+    assert "execution SUCCEEDED" in result.stdout
+
+
+def test_follow_exits_non_zero_for_a_failed_job(stack):
+    job_id, _ = start_job(stack, "fail-follow")
+    result = run(stack, "follow", job_id, "--deadline", "30", "--interval", "0.3")
+    assert result.exit_code == 1
+    assert "ExecutionFailed" in result.stdout
+
+
+def test_follow_gives_up_at_its_deadline(stack):
+    job_id, arn = start_job(stack, "wait-deadline")
+    started = time.monotonic()
+    result = run(stack, "follow", job_id, "--deadline", "0.5", "--interval", "0.2")
+    assert result.exit_code == 4
+    assert "deadline of 0s passed; execution is RUNNING" in result.stderr
+    assert time.monotonic() - started < 2.5  # the Wait state lasts 3 s: it did not wait for the end
+    wait_for_status(stack, arn, {"SUCCEEDED"})
+
+
+def test_executions_filters_by_status(stack):
+    ok_id, ok_arn = start_job(stack, "acct-list")
+    bad_id, bad_arn = start_job(stack, "fail-list")
+    wait_for_status(stack, ok_arn, {"SUCCEEDED"})
+    wait_for_status(stack, bad_arn, {"FAILED"})
+    failed = json.loads(run(stack, "executions", "--status", "failed", "--json").stdout)
+    names = {execution["name"] for execution in failed}
+    assert bad_id in names and ok_id not in names
+    assert {execution["status"] for execution in failed} == {"FAILED"}
+
+
+def test_executions_rejects_an_unknown_status(stack):
+    result = run(stack, "executions", "--status", "DONE")
+    assert result.exit_code == 2
+    assert "unknown status 'DONE'" in result.stderr
+
+
+def test_redrive_execution_of_a_succeeded_execution_is_refused(stack):
+    job_id, arn = start_job(stack, "acct-redrive-ok")
+    wait_for_status(stack, arn, {"SUCCEEDED"})
+    result = run(stack, "redrive-execution", job_id)
+    assert result.exit_code == 1
+    assert "execution is SUCCEEDED" in result.stderr
+
+
+def test_redrive_execution_reports_an_endpoint_without_the_api(stack):
+    job_id, arn = start_job(stack, "fail-redrive-exec")
+    wait_for_status(stack, arn, {"FAILED"})
+    result = run(stack, "redrive-execution", job_id)
+    assert result.exit_code == 1
+    assert "RedriveExecution failed" in result.stderr
+
+
+# -- the DLQ ---------------------------------------------------------------------------------------
+
+def test_dlq_list_shows_the_reasons_and_consumes_nothing(stack):
+    job_id, _ = start_job(stack, "fail-dlq-list")
+    message_id = dead_letter(stack, job_id, "Worker.Timeout", "no heartbeat for 60 s")
+    for _ in range(2):  # listing twice shows the same message: listing does not hide it
+        result = run(stack, "dlq", "list", "--json")
+        assert result.exit_code == 0, result.output
+        listed = {m["messageId"]: m for m in json.loads(result.stdout)}
+        assert listed[message_id]["jobId"] == job_id
+        assert listed[message_id]["error"] == {"Error": "Worker.Timeout", "Cause": "no heartbeat for 60 s"}
+    assert message_id in queue_message_ids(stack, "DeadLetterQueueUrl")
+
+
+def test_dlq_redrive_resubmits_then_deletes_the_message(stack):
+    job_id, arn = start_job(stack, "fail-redrive")
+    wait_for_status(stack, arn, {"FAILED"})
+    message_id = dead_letter(stack, job_id)
+    result = run(stack, "dlq", "redrive", message_id)
+    assert result.exit_code == 0, result.output
+    new_id = f"{job_id}-r1"
+    assert new_id in result.stdout
+    record = stack.table("JobsTableName").get_item(Key={"jobId": new_id})["Item"]
+    assert record["meta"]["redriveOf"] == job_id and record["meta"]["redriveMessageId"] == message_id
+    assert record["lockKey"] == "fail-redrive" and record["action"] == "browse"
+    new_arn = arn.rsplit(":", 1)[0] + ":" + new_id
+    assert wait_for_status(stack, new_arn, {"FAILED", "SUCCEEDED"})
+    assert message_id not in queue_message_ids(stack, "DeadLetterQueueUrl")
+
+
+def test_a_redrive_interrupted_before_the_delete_resumes_without_a_duplicate(stack):
+    job_id, _ = start_job(stack, "acct-resume")
+    message_id = dead_letter(stack, job_id)
+    # the first attempt re-submitted <jobId>-r1 and stopped before deleting the message
+    start_job(stack, "acct-resume", job_id=f"{job_id}-r1",
+              meta={"redriveOf": job_id, "redriveMessageId": message_id})
+    result = run(stack, "dlq", "redrive", message_id)
+    assert result.exit_code == 0, result.output
+    assert f"{job_id}-r1" in result.stdout
+    assert "Item" not in stack.table("JobsTableName").get_item(Key={"jobId": f"{job_id}-r2"})
+    assert message_id not in queue_message_ids(stack, "DeadLetterQueueUrl")
+
+
+def test_a_second_failure_is_redriven_as_the_next_attempt(stack):
+    job_id, _ = start_job(stack, "acct-second")
+    start_job(stack, "acct-second", job_id=f"{job_id}-r1", meta={"redriveOf": job_id})
+    message_id = dead_letter(stack, f"{job_id}-r1")
+    result = run(stack, "dlq", "redrive", message_id)
+    assert result.exit_code == 0, result.output
+    assert f"{job_id}-r2" in result.stdout
+
+
+def test_a_message_that_cannot_be_redriven_stays_in_the_dlq(stack):
+    orphan = dead_letter(stack, "job-without-record")
+    garbage = dead_letter(stack, None, raw="not json at all")
+    result = run(stack, "dlq", "redrive", "--all")
+    assert result.exit_code == 1
+    assert "has no record to re-submit from" in result.stderr
+    assert "has no jobId" in result.stderr
+    assert {orphan, garbage} <= queue_message_ids(stack, "DeadLetterQueueUrl")
+
+
+def test_dlq_redrive_needs_a_message_or_all(stack):
+    result = run(stack, "dlq", "redrive")
+    assert result.exit_code == 2
+    assert "give a MESSAGE_ID or --all" in result.stderr
+
+
+def test_dlq_redrive_of_an_unknown_message(stack):
+    result = run(stack, "dlq", "redrive", "00000000-0000-0000-0000-000000000000")
+    assert result.exit_code == 3
+    assert "is not in the DLQ" in result.stderr
+
+
+# -- locks and sessions ----------------------------------------------------------------------------
+
+def test_locks_purge_expired_removes_only_expired_leases(stack):
+    table = stack.table("LocksTableName")
+    now = int(time.time())
+    table.put_item(Item={"pk": "lock#expired", "jobId": "old", "leaseExpiresAtEpoch": now - 60})
+    table.put_item(Item={"pk": "lock#live", "jobId": "current", "leaseExpiresAtEpoch": now + 600})
+    table.put_item(Item={"pk": "slot#3", "jobId": "old", "leaseExpiresAtEpoch": now - 5})
+    table.put_item(Item={"pk": "bucket#acct", "tokens": 1, "refilledAtMs": now * 1000})
+
+    dry = run(stack, "locks", "purge-expired", "--dry-run")
+    assert dry.exit_code == 0 and "would purge 2 expired lease(s)" in dry.stdout
+    assert "Item" in table.get_item(Key={"pk": "lock#expired"})
+
+    result = run(stack, "locks", "purge-expired")
+    assert result.exit_code == 0, result.output
+    assert "purged 2 expired lease(s)" in result.stdout
+    remaining = {item["pk"] for item in table.scan()["Items"]}
+    assert {"lock#live", "bucket#acct"} <= remaining
+    assert not {"lock#expired", "slot#3"} & remaining
+
+
+def test_sessions_upload_stores_the_state_encrypted_and_records_it(stack, tmp_path):
+    state = {"cookies": [{"name": "sid", "value": "s3cr3t", "domain": ".example.com", "path": "/"}],
+             "origins": []}
+    result = run(stack, "sessions", "upload", "--account", "tenant#acct-1",
+                 "--cookies", str(write(tmp_path, state, "state.json")))
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t" not in result.output  # cookie values are never printed
+    head = stack.client("s3").head_object(Bucket=stack.outputs["ArtifactsBucketName"],
+                                          Key="sessions/tenant#acct-1/state.json")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"].endswith(stack.outputs["KmsKeyArn"].rsplit("/", 1)[-1])
+    row = stack.table("SessionsTableName").get_item(Key={"account": "tenant#acct-1"})["Item"]
+    assert row["s3Key"] == "sessions/tenant#acct-1/state.json" and row["updatedBy"].startswith("cli:")
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{", "is not JSON"),
+    ('{"origins": []}', 'no "cookies" list'),
+    ('{"cookies": [{"name": "a"}]}', "cookie 0 needs name, value and domain"),
+])
+def test_sessions_upload_rejects_what_is_not_a_storage_state(stack, tmp_path, content, message):
+    result = run(stack, "sessions", "upload", "--account", "a", "--cookies", str(write(tmp_path, content)))
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+# -- invoke ----------------------------------------------------------------------------------------
+
+def test_invoke_runs_the_handler_with_the_template_environment_and_overrides(stack, tmp_path):
+    document = job()
+    overrides = {"IntakeFunction": {
+        "JOBS_TABLE": stack.outputs["JobsTableName"],
+        "ARTIFACTS_BUCKET": stack.outputs["ArtifactsBucketName"],
+        "STATE_MACHINE_ARN": stack.outputs["StateMachineArn"], "NOT_IN_TEMPLATE": "x"}}
+    result = run(stack, "invoke", "intake", "-e", str(write(tmp_path, document, "event.json")),
+                 "--env-vars", str(write(tmp_path, overrides, "env.json")))
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "STARTED" and answer["jobId"] == document["jobId"]
+    assert "NOT_IN_TEMPLATE is not a variable of IntakeFunction" in result.stderr
+    assert stack.table("JobsTableName").get_item(Key={"jobId": document["jobId"]})["Item"]
+
+
+def test_invoke_reports_the_handler_error(stack, tmp_path):
+    # without overrides the stack resources are unknown: the handler's own configuration check fails
+    result = run(stack, "invoke", "IntakeFunction", "-e", str(write(tmp_path, job(), "event.json")))
+    assert result.exit_code == 1
+    assert "errorType" in result.stderr
+
+
+def test_invoke_of_an_unknown_function_lists_the_known_ones(stack, tmp_path):
+    result = run(stack, "invoke", "nope", "-e", str(write(tmp_path, {}, "event.json")))
+    assert result.exit_code == 2
+    assert "IntakeFunction" in result.stderr
+
+
+def test_invoke_with_an_unreadable_event_is_bad_input(stack, tmp_path):
+    result = run(stack, "invoke", "intake", "-e", str(write(tmp_path, "{oops", "event.json")))
+    assert result.exit_code == 2
+    assert "is not JSON" in result.stderr
+
+
+def test_inspect_refuses_to_serve_a_missing_stack(stack):
+    result = run(stack, "inspect", "--port", "0", stack_name="no-such-stack")
+    assert result.exit_code == 1
+    assert "not found" in result.stderr
