@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from jobcore.aws import Clients
@@ -15,6 +16,7 @@ from jobcore.config import Settings
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"jobcore"})
 
 SETTINGS = Settings.from_env().require("jobs_table", "locks_table")
 CLIENTS = Clients.create("dynamodb")

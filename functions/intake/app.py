@@ -6,11 +6,11 @@ Invalid input is never retried; AWS errors are raised so that the source retries
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event, SQSRecord
@@ -20,12 +20,13 @@ from jobcore.clock import SystemClock
 from jobcore.config import Settings
 from jobcore.emailjob import parse_email
 from jobcore.ids import direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
-from jobcore.model import JobRejected, RejectionCode
+from jobcore.model import JobRejected, RejectionCode, parse_json
 from jobcore.submit import Submission, SubmitStatus, submit
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+copy_config_to_registered_loggers(source_logger=logger, include={"jobcore"})
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 SETTINGS = Settings.from_env().require("jobs_table", "artifacts_bucket", "state_machine_arn")
@@ -48,17 +49,6 @@ def handle(submission: Submission) -> dict[str, Any]:
     metrics.add_metric(name=_METRICS[SubmitStatus(result["status"])], unit=MetricUnit.Count, value=1)
     logger.info("job %s", result["status"].lower(), extra={"result": result, "source": submission.source})
     return result
-
-
-def parse_json(text: str, where: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise JobRejected(
-            RejectionCode.INVALID_JSON,
-            f"{where} is not valid JSON: {exc.msg}",
-            [{"path": "/", "message": f"line {exc.lineno} column {exc.colno}: {exc.msg}"}],
-        ) from exc
 
 
 def sqs_submission(record: SQSRecord) -> Submission:
@@ -86,18 +76,18 @@ def s3_submission(bucket: str, key: str, etag: str, size: int, version_id: str |
     version = {"VersionId": version_id} if version_id else {}
     data = CLIENTS.s3.get_object(Bucket=bucket, Key=key, **version)["Body"].read()
     text = data.decode("utf-8", errors="replace")
-    try:
-        if not is_email:
+    if not is_email:
+        try:
             return Submission(**base, raw=text, body=parse_json(text.lstrip("\ufeff"), uri))
-        email = parse_email(data)
-        if email.message_id:
-            base = {
-                "source": {"type": "email", "id": email.message_id},
-                "derived_id": email_job_id(email.message_id),
-            }
-        return Submission(**base, raw=text, body=email.body, defaults=email.defaults())
-    except JobRejected as rejection:
-        return Submission(**base, raw=text, rejection=rejection)
+        except JobRejected as rejection:
+            return Submission(**base, raw=text, rejection=rejection)
+    email = parse_email(data)
+    if email.message_id:
+        base = {
+            "source": {"type": "email", "id": email.message_id},
+            "derived_id": email_job_id(email.message_id),
+        }
+    return Submission(**base, raw=text, body=email.body, defaults=email.defaults(), rejection=email.rejection)
 
 
 def eventbridge_submission(event: EventBridgeEvent) -> Submission:

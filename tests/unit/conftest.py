@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import aws_xray_sdk.core  # noqa: F401 - its global recorder opens a UDP socket on import: before sockets go off
 import boto3
 import pytest
 from moto import mock_aws
@@ -18,8 +19,8 @@ from tests.conftest import ROOT, create_template_tables
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-# A state machine that never finishes on its own: executions stay RUNNING, as they would in AWS
-# while a job waits. moto's default Step Functions backend records executions without running them.
+# moto's default Step Functions backend records executions without running them: they stay RUNNING,
+# as a job's execution does in AWS while it waits or runs.
 IDLE_MACHINE = json.dumps({"StartAt": "Idle", "States": {"Idle": {"Type": "Pass", "End": True}}})
 
 

@@ -8,24 +8,26 @@ stdlib `email` package; an unknown charset falls back to UTF-8 with replacement 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any
 
-from jobcore.model import JobRejected, RejectionCode
+from jobcore.model import JobRejected, RejectionCode, parse_json
 
 META_VALUE_LIMIT = 1024
 
 
 @dataclass(frozen=True)
 class EmailJob:
+    """The job an email carries (`body`), or why it carries none (`rejection`), and its headers."""
+
     body: Any
     message_id: str | None
     sender: str | None
     subject: str
+    rejection: JobRejected | None = None
 
     def defaults(self) -> dict[str, Any]:
         """What an email job gets unless it says otherwise (CONTRACTS: email intake)."""
@@ -47,12 +49,15 @@ def parse_email(data: bytes) -> EmailJob:
     message = BytesParser(policy=policy.default).parsebytes(data)
     if not isinstance(message, EmailMessage):
         raise TypeError("the default policy parses into EmailMessage")
-    return EmailJob(
-        body=_job_from(message),
-        message_id=_header(message, "Message-ID") or None,
-        sender=_sender(message),
-        subject=_header(message, "Subject"),
-    )
+    headers = {
+        "message_id": _header(message, "Message-ID") or None,
+        "sender": _sender(message),
+        "subject": _header(message, "Subject"),
+    }
+    try:
+        return EmailJob(body=_job_from(message), **headers)
+    except JobRejected as rejection:
+        return EmailJob(body=None, rejection=rejection, **headers)
 
 
 def _header(message: EmailMessage, name: str) -> str:
@@ -73,7 +78,7 @@ def _job_from(message: EmailMessage) -> Any:
             continue
         filename = (part.get_filename() or "").lower()
         if part.get_content_type() == "application/json" or filename.endswith(".json"):
-            return _parse_json(_text_of(part), "the JSON attachment")
+            return parse_json(_text_of(part), "the JSON attachment")
     body = message.get_body(preferencelist=("plain",))
     text = _text_of(body) if body is not None else ""
     start = text.find("{")
@@ -83,7 +88,7 @@ def _job_from(message: EmailMessage) -> Any:
             "the email has no JSON attachment and no JSON object in its plain-text body",
             [{"path": "/", "message": "attach job.json or put the job JSON in the message body"}],
         )
-    return _parse_json(text[start:], "the message body", whole=False)
+    return parse_json(text[start:], "the message body", whole=False)
 
 
 def _text_of(part: EmailMessage) -> str:
@@ -99,17 +104,3 @@ def _text_of(part: EmailMessage) -> str:
             content = content.decode("utf-8", errors="replace")
     # Mail clients indent with no-break spaces, which JSON does not accept as whitespace.
     return str(content).lstrip("\ufeff").replace("\u00a0", " ")
-
-
-def _parse_json(text: str, where: str, whole: bool = True) -> Any:
-    try:
-        if whole:
-            return json.loads(text)
-        value, _ = json.JSONDecoder().raw_decode(text)
-        return value
-    except json.JSONDecodeError as exc:
-        raise JobRejected(
-            RejectionCode.INVALID_JSON,
-            f"{where} is not valid JSON: {exc.msg}",
-            [{"path": "/", "message": f"line {exc.lineno} column {exc.colno}: {exc.msg}"}],
-        ) from exc

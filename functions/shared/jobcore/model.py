@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -52,6 +53,25 @@ class JobRejected(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"code": str(self.code), "message": self.message, "errors": self.errors}
+
+
+def parse_json(text: str, where: str, whole: bool = True) -> Any:
+    """JSON text as a value, or INVALID_JSON naming where and at which line and column.
+
+    With whole=False the first JSON value is taken and anything after it ignored (an email body's
+    signature, for example).
+    """
+    try:
+        if whole:
+            return json.loads(text)
+        value, _ = json.JSONDecoder().raw_decode(text)
+        return value
+    except json.JSONDecodeError as exc:
+        raise JobRejected(
+            RejectionCode.INVALID_JSON,
+            f"{where} is not valid JSON: {exc.msg}",
+            [{"path": "/", "message": f"line {exc.lineno} column {exc.colno}: {exc.msg}"}],
+        ) from exc
 
 
 JOB_FIELDS = (
