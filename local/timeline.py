@@ -128,6 +128,8 @@ def build_timeline(events: list[dict[str, Any]]) -> Timeline:
             if run is not None:
                 if event_type in _ATTEMPT_BEGIN:
                     run.attempts += 1
+                    if run.status == "FAILED":  # a Retry: the failure stays in the events, not the state
+                        run.status, run.error, run.cause = "RUNNING", None, None
                 if event_type.endswith(_ATTEMPT_FAILED) and "error" in details:
                     run.error, run.cause, run.status = details.get("error"), details.get("cause"), "FAILED"
             if event_type.startswith("Execution") and event_type != "ExecutionStarted":

@@ -193,6 +193,12 @@ class StackEnvironment:
         self.endpoint.stop()
 
 
+def sample_job(lock_key: str, job_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """The project's sample direct job (events/intake-direct.json) under a fresh jobId and a given lockKey."""
+    job = json.loads((ROOT / "events" / "intake-direct.json").read_text())
+    return {**job, "jobId": job_id or f"job-{uuid.uuid4().hex[:12]}", "lockKey": lock_key, **fields}
+
+
 def wait_for_status(stack: OperatorStack, execution_arn: str, statuses: set[str],
                     deadline: float = 30) -> str:
     """Poll DescribeExecution until the status is one of `statuses` (fails the test at the deadline)."""
@@ -213,8 +219,7 @@ def wait_for_status(stack: OperatorStack, execution_arn: str, statuses: set[str]
 def start_job(stack: OperatorStack, lock_key: str, job_id: str | None = None,
               **fields: Any) -> tuple[str, str]:
     """Submit through the real intake (direct invocation); returns (jobId, executionArn)."""
-    job = {"jobId": job_id or f"job-{uuid.uuid4().hex[:12]}", "lockKey": lock_key, "action": "browse",
-           "params": {"url": "https://example.com/"}, **fields}
+    job = sample_job(lock_key, job_id, **fields)
     response = stack.client("lambda").invoke(FunctionName=stack.outputs["IntakeFunctionName"],
                                              Payload=json.dumps(job).encode())
     answer = json.loads(response["Payload"].read())

@@ -16,6 +16,7 @@ from tests.cli.operator_stack import (
     OperatorStack,
     dead_letter,
     queue_message_ids,
+    sample_job,
     start_job,
     wait_for_status,
 )
@@ -31,8 +32,7 @@ def run(stack: OperatorStack, *args: str, stdin: str | None = None, stack_name: 
 
 
 def job(**fields) -> dict:
-    return {"jobId": f"cli-{uuid.uuid4().hex[:10]}", "lockKey": f"acct-{uuid.uuid4().hex[:6]}",
-            "action": "browse", "params": {"url": "https://example.com/"}, **fields}
+    return sample_job(f"acct-{uuid.uuid4().hex[:6]}", **fields)
 
 
 def write(tmp_path: Path, value, name: str = "job.json") -> Path:

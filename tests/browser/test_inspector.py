@@ -1,0 +1,183 @@
+"""The inspector in a real headless Chromium, against executions of a stack on a moto endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from local.inspector.server import InspectorServer, start
+from local.outputs import Target
+from tests.cli.operator_stack import (
+    HOSTILE,
+    OperatorStack,
+    dead_letter,
+    png,
+    queue_message_ids,
+    start_job,
+    wait_for_status,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.allow_hosts(["127.0.0.1", "localhost", "::1"])]
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "out" / "test-artifacts" / "inspector"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+SUCCEEDED_FILL = "rgb(230, 244, 234)"
+FAILED_FILL = "rgb(253, 236, 234)"
+
+
+@pytest.fixture(scope="module")
+def inspector(stack: OperatorStack) -> Iterator[InspectorServer]:
+    server, thread = start(Target(stack.name, stack.url), "127.0.0.1", 0)
+    yield server
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (set CHROMIUM_PATH)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
+    yield page
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SHOTS / f"{request.node.name}.png", full_page=True)
+    context.close()
+    assert not errors, errors
+
+
+def node(page: Page, state: str):
+    return page.locator(f'svg.workflow g.node[data-state="{state}"]')
+
+
+def fill_of(page: Page, state: str) -> str:
+    return node(page, state).locator("rect").evaluate("rect => getComputedStyle(rect).fill")
+
+
+def finished_job_with_artifacts(stack: OperatorStack) -> tuple[str, str]:
+    """A failed job as the worker leaves it: a screenshot and a result.json under jobs/<jobId>/."""
+    job_id, arn = start_job(stack, "fail-inspect", meta={"ticket": HOSTILE})
+    wait_for_status(stack, arn, {"FAILED"})
+    s3, bucket = stack.client("s3"), stack.outputs["ArtifactsBucketName"]
+    s3.put_object(Bucket=bucket, Key=f"jobs/{job_id}/artifacts/screenshot.png", Body=png(320, 200),
+                  ContentType="image/png")
+    s3.put_object(Bucket=bucket, Key=f"jobs/{job_id}/result.json", ContentType="application/json",
+                  Body=json.dumps({"status": "FAILED", "title": HOSTILE, "httpStatus": 503}).encode())
+    s3.put_object(Bucket=bucket, Key=f"jobs/{job_id}/artifacts/page.html", Body=HOSTILE.encode(),
+                  ContentType="text/html")
+    return job_id, arn
+
+
+def test_the_execution_page_colours_the_graph_and_shows_the_failure(stack, inspector, page):
+    _job_id, arn = finished_job_with_artifacts(stack)
+    page.goto(f"{inspector.url}#/execution/{quote(arn, safe='')}")
+    expect(node(page, "JobFailed")).to_have_attribute("data-status", "FAILED")
+    for state in ("CheckLock", "LockFound", "Claim", "RunBrowserTask", "TaskOutcome", "MarkFailed"):
+        expect(node(page, state)).to_have_attribute("data-status", "SUCCEEDED")
+    for state in ("WaitForLock", "RecordSuccess", "Succeeded"):
+        expect(node(page, state)).to_have_attribute("data-status", "NOT_VISITED")
+    assert fill_of(page, "Claim") == SUCCEEDED_FILL
+    assert fill_of(page, "JobFailed") == FAILED_FILL
+    assert fill_of(page, "RecordSuccess") == "rgb(255, 255, 255)"
+    taken = page.locator('path.edge[data-taken="true"]')
+    assert {(e.get_attribute("data-source"), e.get_attribute("data-target")) for e in taken.all()} >= {
+        ("TaskOutcome", "MarkFailed"), ("MarkFailed", "JobFailed")}
+    assert page.locator('path.edge[data-source="TaskOutcome"][data-target="RecordSuccess"]') \
+        .get_attribute("data-taken") == "false"
+
+    details = page.locator("#state-details")  # the failed state is selected first, as in the console
+    expect(details).to_have_attribute("data-state", "JobFailed")
+    expect(details).to_contain_text("Site.ServerError")
+    expect(details).to_contain_text(f"HTTP 503 from {HOSTILE}")  # shown as text, never as markup
+    node(page, "Claim").click()
+    expect(details).to_have_attribute("data-state", "Claim")
+    expect(details).to_contain_text('"outcome": "CLAIMED"')
+    expect(page.locator("#events tr[data-type=ExecutionFailed]")).to_have_count(1)
+    expect(page.locator("#job")).to_contain_text('"lockKey": "fail-inspect"')
+    assert page.evaluate("document.body.dataset.pwned") is None
+    assert page.locator("img[src='x']").count() == 0
+
+
+def test_a_finished_job_shows_its_screenshot_result_and_lock(stack, inspector, page):
+    job_id, _arn = finished_job_with_artifacts(stack)
+    stack.table("LocksTableName").put_item(Item={"pk": "lock#fail-inspect", "jobId": job_id,
+                                                 "leaseExpiresAtEpoch": int(time.time()) + 600})
+    page.goto(f"{inspector.url}#/execution/{job_id}")
+    image = page.locator(f'#artifacts img[data-key="jobs/{job_id}/artifacts/screenshot.png"]')
+    expect(image).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth === 320", arg=image.element_handle())
+    expect(page.locator("#result")).to_contain_text('"httpStatus": 503')
+    expect(page.locator("#lock-state")).to_contain_text(f'"jobId": "{job_id}"')
+    # a non-image artifact is a download link, never rendered
+    link = page.get_by_role("link", name="page.html")
+    response = page.request.get(inspector.url.rstrip("/") + link.get_attribute("href"))
+    assert response.headers["content-disposition"] == "attachment"
+    assert response.headers["content-type"] == "application/octet-stream"
+
+
+def test_a_running_execution_refreshes_until_it_ends(stack, inspector, page):
+    job_id, _arn = start_job(stack, "wait-live")
+    page.goto(f"{inspector.url}#/execution/{job_id}")
+    expect(node(page, "WaitForLock")).to_have_attribute("data-status", "RUNNING", timeout=5000)
+    expect(page.locator("h1 .badge")).to_have_text("RUNNING")
+    expect(node(page, "Succeeded")).to_have_attribute("data-status", "SUCCEEDED", timeout=15000)
+    expect(node(page, "WaitForLock")).to_have_attribute("data-status", "SUCCEEDED")
+    expect(page.locator("h1 .badge")).to_have_text("SUCCEEDED")
+
+
+def test_the_executions_list_filters_by_status(stack, inspector, page):
+    ok_id, ok_arn = start_job(stack, "acct-list")
+    bad_id, bad_arn = start_job(stack, "fail-list")
+    wait_for_status(stack, ok_arn, {"SUCCEEDED"})
+    wait_for_status(stack, bad_arn, {"FAILED"})
+    page.goto(inspector.url)
+    expect(page.locator(f'#executions tr[data-name="{ok_id}"]')).to_be_visible()
+    expect(page.locator(f'#executions tr[data-name="{bad_id}"]')).to_be_visible()
+    page.locator('.filters a[data-filter="FAILED"]').click()
+    expect(page.locator(f'#executions tr[data-name="{ok_id}"]')).to_have_count(0)
+    expect(page.locator(f'#executions tr[data-name="{bad_id}"] .badge')).to_have_text("FAILED")
+    page.locator(f'#executions tr[data-name="{bad_id}"] a').click()
+    expect(node(page, "JobFailed")).to_have_attribute("data-status", "FAILED")
+
+
+def test_redrive_from_the_dead_letter_page(stack, inspector, page):
+    job_id, arn = start_job(stack, "fail-page-redrive")
+    wait_for_status(stack, arn, {"FAILED"})
+    message_id = dead_letter(stack, job_id, "Site.ServerError", HOSTILE)
+    page.goto(f"{inspector.url}#/dlq")
+    row = page.locator(f'#dlq tr[data-message="{message_id}"]')
+    expect(row).to_contain_text(HOSTILE)
+    row.get_by_role("button", name="Redrive").click()
+    expect(page.locator("#redriven-job")).to_have_text(f"{job_id}-r1", timeout=20000)
+    expect(row).to_have_count(0)
+    assert message_id not in queue_message_ids(stack, "DeadLetterQueueUrl")
+    wait_for_status(stack, arn.rsplit(":", 1)[0] + f":{job_id}-r1", {"FAILED"})
+    page.locator("#redriven-job").click()
+    expect(page.locator("h1")).to_contain_text(f"{job_id}-r1")
+
+
+def test_an_unknown_job_is_reported_on_the_page(inspector, page):
+    page.goto(f"{inspector.url}#/execution/no-such-job")
+    expect(page.locator("#banner")).to_contain_text("job 'no-such-job' not found")
