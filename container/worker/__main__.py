@@ -1,0 +1,3 @@
+from worker.lifecycle import main
+
+raise SystemExit(main())

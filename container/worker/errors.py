@@ -1,0 +1,70 @@
+"""The classified errors a job can end with (docs/CONTRACTS.md) and the exit code of each."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+MAX_ERROR_CHARS = 256  # SendTaskFailure limits
+MAX_CAUSE_CHARS = 32_768
+
+
+class ErrorName(StrEnum):
+    INVALID_PARAMS = "Job.InvalidParams"
+    JOB_INTERRUPTED = "Job.Interrupted"
+    WORKER_INTERRUPTED = "Worker.Interrupted"
+    WORKER_TIMEOUT = "Worker.Timeout"
+    SITE_CLIENT_ERROR = "Site.ClientError"
+    SITE_SERVER_ERROR = "Site.ServerError"
+    SITE_RATE_LIMITED = "Site.RateLimited"
+    BROWSER_CRASHED = "Browser.Crashed"
+    WORKER_ERROR = "Worker.Error"
+
+
+class ExitCode:
+    """The process exit status: what an operator (or the crash hook) reads from a stopped task."""
+
+    SUCCEEDED = 0
+    CONFIG_ERROR = 2  # the environment is incomplete: the job was never run
+    CALLBACK_FAILED = (
+        3  # the final callback did not reach Step Functions (token timed out, unknown, no network)
+    )
+    BY_ERROR = {
+        ErrorName.INVALID_PARAMS: 10,
+        ErrorName.JOB_INTERRUPTED: 11,
+        ErrorName.WORKER_INTERRUPTED: 12,
+        ErrorName.WORKER_TIMEOUT: 13,
+        ErrorName.SITE_CLIENT_ERROR: 14,
+        ErrorName.SITE_SERVER_ERROR: 15,
+        ErrorName.SITE_RATE_LIMITED: 16,
+        ErrorName.BROWSER_CRASHED: 17,
+        ErrorName.WORKER_ERROR: 18,
+    }
+
+
+class JobFailure(Exception):
+    """Ends the job with a classified error; `details` go into the cause next to the message."""
+
+    def __init__(self, error: ErrorName, message: str, **details: Any) -> None:
+        super().__init__(f"{error}: {message}")
+        self.error = error
+        self.message = message
+        self.details = {k: v for k, v in details.items() if v is not None}
+
+    def with_details(self, **details: Any) -> JobFailure:
+        self.details.update({k: v for k, v in details.items() if v is not None and k not in self.details})
+        return self
+
+    def cause(self) -> str:
+        """The SendTaskFailure cause: a JSON object, its message shortened if it must be to fit."""
+        document = {"message": self.message, **self.details}
+        text = json.dumps(document, default=str)
+        excess = len(text) - MAX_CAUSE_CHARS
+        if excess > 0:
+            document["message"] = self.message[: max(0, len(self.message) - excess - 20)] + " [truncated]"
+            text = json.dumps(document, default=str)[:MAX_CAUSE_CHARS]
+        return text
+
+    def as_record(self) -> dict[str, str]:
+        return {"Error": str(self.error)[:MAX_ERROR_CHARS], "Cause": self.cause()}

@@ -1,0 +1,141 @@
+"""One job's time in the browser: proxy, Chromium, a fresh context with the account's session, the action."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from playwright.async_api import Browser, BrowserContext, Error, async_playwright
+
+from worker.action_context import ActionContext
+from worker.actions import Action
+from worker.artifacts import ArtifactStore
+from worker.browser import BrowserHealth, launch, new_context
+from worker.egress import EgressPolicy
+from worker.egress_proxy import EgressProxy
+from worker.errors import ErrorName, JobFailure
+from worker.jobs import Job
+from worker.sessions import SessionStore
+from worker.stop import StopFlag
+from worker.supervisor import supervise
+
+logger = logging.getLogger(__name__)
+
+FAILURE_SCREENSHOT_TIMEOUT_MS = 5_000
+CLOSE_TIMEOUT_SECONDS = 10.0
+# Failures after which the page can still show what went wrong.
+SCREENSHOT_AFTER = frozenset(ErrorName) - {ErrorName.BROWSER_CRASHED, ErrorName.INVALID_PARAMS}
+
+
+@dataclass
+class RunOutcome:
+    data: dict[str, Any] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    blocked: list[dict[str, str]] = field(default_factory=list)
+    session: dict[str, Any] | None = None
+    failure: JobFailure | None = None
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    policy: EgressPolicy
+    chromium_path: str | None
+    deadline: float  # time.monotonic() value
+    aws: Callable[[str], Any]
+
+
+async def run_in_browser(
+    job: Job,
+    action: Action,
+    *,
+    settings: RunSettings,
+    artifacts: ArtifactStore,
+    sessions: SessionStore,
+    stop: StopFlag,
+) -> RunOutcome:
+    outcome = RunOutcome(
+        session={"account": job.session, "loaded": False, "saved": False} if job.session else None
+    )
+    policy = settings.policy
+    async with async_playwright() as playwright, EgressProxy(policy) as proxy:
+        try:
+            browser = await launch(playwright, executable_path=settings.chromium_path, proxy_url=proxy.url)
+        except Error as error:
+            raise JobFailure(ErrorName.BROWSER_CRASHED, f"Chromium did not start: {error}") from error
+        health = BrowserHealth(browser)
+        context: BrowserContext | None = None
+        ctx: ActionContext | None = None
+        try:
+            state = await asyncio.to_thread(sessions.load, job.session) if job.session else None
+            if outcome.session is not None:
+                outcome.session["loaded"] = state is not None
+            context = await new_context(browser, state, policy)
+            page = await context.new_page()
+            health.watch_page(page)
+            ctx = ActionContext(
+                page=page,
+                artifacts=artifacts,
+                policy=policy,
+                health=health,
+                aws=settings.aws,
+                session_account=job.session,
+            )
+            await supervise(
+                action(ctx, job.params),
+                stop=stop,
+                crashed=lambda: health.failure,
+                deadline=settings.deadline,
+                timeout_seconds=job.timeout_seconds,
+            )
+            if job.session:
+                await _save_session(context, sessions, job, outcome)
+        except JobFailure as failure:
+            outcome.failure = failure.with_details(step=_step_details(ctx))
+            if ctx is not None and failure.error in SCREENSHOT_AFTER and health.failure is None:
+                await _failure_screenshot(ctx)
+        finally:
+            if ctx is not None:
+                outcome.data, outcome.steps = ctx.data, ctx.steps
+            outcome.blocked = policy.blocks
+            health.closing()
+            await _close(browser, context)
+    return outcome
+
+
+def _step_details(ctx: ActionContext | None) -> dict[str, Any] | None:
+    step = ctx.current_step if ctx else None
+    return {"index": step["index"], "type": step["type"]} if step else None
+
+
+async def _save_session(
+    context: BrowserContext, sessions: SessionStore, job: Job, outcome: RunOutcome
+) -> None:
+    """A session that cannot be saved costs a login next time, not this job's result: logged, and shown."""
+    assert job.session is not None and outcome.session is not None
+    try:
+        state = await context.storage_state()
+        await asyncio.to_thread(sessions.save, job.session, state, job.job_id)
+        outcome.session["saved"] = True
+    except Exception as error:  # reported in result.json and the log, job result stands
+        logger.error("the session of %s was not saved: %s", job.session, error)
+        outcome.session["error"] = str(error)[:1000]
+
+
+async def _failure_screenshot(ctx: ActionContext) -> None:
+    try:
+        image = await ctx.page.screenshot(timeout=FAILURE_SCREENSHOT_TIMEOUT_MS)
+        await ctx.save_artifact("failure.png", image, "image/png")
+    except Exception as error:  # best effort: the failure itself is what gets reported
+        logger.warning("no failure screenshot: %s", error)
+
+
+async def _close(browser: Browser, context: BrowserContext | None) -> None:
+    """Bounded: a hung Chromium is killed with the Playwright driver when the `async with` ends."""
+    with contextlib.suppress(Error, TimeoutError):
+        if context is not None:
+            await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_SECONDS)
+        await asyncio.wait_for(browser.close(), CLOSE_TIMEOUT_SECONDS)
