@@ -33,6 +33,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_ecs as ecs_integration,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
 )
@@ -89,9 +92,11 @@ def apply() -> None:
         if _applied:
             return
         _shim_ecs_integration_casing()
+        _shim_ecs_capacity_provider_strategy()
         _shim_heartbeat_timeout_error_name()
         _shim_cloudformation_state_machines()
         _shim_ecs_task_lifecycle()
+        _shim_ecs_numeric_container_properties()
         _shim_lambda_invoke()
         _shim_s3_notifications_async()
         _shim_sqs_inline_event_source_mapping()
@@ -124,6 +129,15 @@ def _shim_ecs_integration_casing() -> None:
 
     StateTaskServiceEcs._normalise_parameters = normalise_parameters
     StateTaskServiceEcs._normalise_response = normalise_response
+
+
+# --- Step Functions: ECS RunTask's CapacityProviderStrategy ---------------------------------------------
+# The interpreter silently drops RunTask parameters missing from its list; CapacityProviderStrategy (which
+# Step Functions passes through, e.g. for FARGATE_SPOT) is missing, so moto looks for EC2 instances instead.
+
+
+def _shim_ecs_capacity_provider_strategy() -> None:
+    ecs_integration._SUPPORTED_API_PARAM_BINDINGS["runtask"].add("CapacityProviderStrategy")
 
 
 # --- Step Functions: heartbeat expiry is States.HeartbeatTimeout -----------------------------------------
@@ -223,6 +237,29 @@ def _find_task(backend: EC2ContainerServiceBackend, cluster_str: str, task_str: 
         if arn.endswith(task_id):
             return task
     return None
+
+
+# --- ECS: numeric container properties from CloudFormation ------------------------------------------------
+# CloudFormation hands moto container `memory`/`cpu` as strings when they come from parameters; RunTask then
+# fails adding them up (int + str). ECS itself takes integers, which is what the shim gives moto.
+
+
+def _shim_ecs_numeric_container_properties() -> None:
+    original = EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def calculate(task_definition):
+        numeric = ("cpu", "memory", "memoryReservation")
+        patched = copy.copy(task_definition)
+        patched.container_definitions = [
+            {
+                key: int(value) if key in numeric and isinstance(value, str) else value
+                for key, value in d.items()
+            }
+            for d in task_definition.container_definitions
+        ]
+        return original(patched)
+
+    EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(calculate)
 
 
 # --- Lambda: run the handler -------------------------------------------------------------------------------

@@ -41,8 +41,17 @@ def _put_alarm(client: Any, name: str, properties: dict[str, Any]) -> Created:
     return alarm["AlarmName"], {"Arn": described["AlarmArn"]}
 
 
+def _requires_tls(statement: dict[str, Any]) -> bool:
+    return "aws:SecureTransport" in json.dumps(statement.get("Condition", {}))
+
+
 def _put_bucket_policy(client: Any, name: str, properties: dict[str, Any]) -> Created:
-    client.put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(properties["PolicyDocument"]))
+    # moto enforces bucket policies and the local endpoint is plain HTTP on loopback, so a statement that
+    # denies requests without TLS would deny every request: those statements are left out locally.
+    policy = dict(properties["PolicyDocument"])
+    policy["Statement"] = [s for s in policy["Statement"] if not _requires_tls(s)]
+    if policy["Statement"]:
+        client.put_bucket_policy(Bucket=properties["Bucket"], Policy=json.dumps(policy))
     return properties["Bucket"], {}
 
 
@@ -68,7 +77,8 @@ STAND_INS = (
     StandIn(
         "AWS::S3::BucketPolicy",
         "s3",
-        why="moto's S3 stores bucket policies but its CloudFormation has no model for them",
+        why="moto's S3 stores bucket policies but its CloudFormation has no model for them; statements "
+        "that require TLS are left out, as the local endpoint is plain HTTP on loopback",
         create=_put_bucket_policy,
         delete=lambda client, bucket, properties: client.delete_bucket_policy(Bucket=bucket),
     ),

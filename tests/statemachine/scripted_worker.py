@@ -1,0 +1,69 @@
+"""A worker whose behaviour is scripted by the job, so that each path of the state machine can be driven.
+
+Started by the local stack's ECS runner exactly like the real worker (same environment: TASK_TOKEN,
+JOB_ID, HEARTBEAT_SECONDS, the tables, TASK_ARN), it reads the job record and follows `meta.script`:
+
+  succeed           register the task, heartbeat once, SendTaskSuccess
+  fail:<Error>      register the task, SendTaskFailure with that error
+  work:<seconds>    register the task, heartbeat for that long (stopping early, as Job.Interrupted, if an
+                    interruption is recorded for the job), then SendTaskSuccess
+  hang              register the task, never heartbeat, wait for SIGTERM
+  crash             register the task, exit 3 without a callback
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+import boto3
+
+
+def main() -> int:
+    token, job_id = os.environ["TASK_TOKEN"], os.environ["JOB_ID"]
+    heartbeat = float(os.environ.get("HEARTBEAT_SECONDS", "60"))
+    ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions")
+    job = ddb.get_item(TableName=os.environ["JOBS_TABLE"], Key={"jobId": {"S": job_id}}, ConsistentRead=True)["Item"]
+    script = job.get("meta", {}).get("M", {}).get("script", {}).get("S", "succeed")
+    ddb.update_item(
+        TableName=os.environ["LOCKS_TABLE"],
+        Key={"pk": {"S": f"lock#{job['lockKey']['S']}"}},
+        UpdateExpression="SET taskArn = :task",
+        ConditionExpression="jobId = :job",
+        ExpressionAttributeValues={":task": {"S": os.environ["TASK_ARN"]}, ":job": {"S": job_id}},
+    )
+    print(f"scripted worker: job {job_id} runs {script!r}", flush=True)
+    name, _, argument = script.partition(":")
+    if name == "succeed":
+        sfn.send_task_heartbeat(taskToken=token)
+    elif name == "fail":
+        sfn.send_task_failure(taskToken=token, error=argument, cause=f"scripted failure {argument}")
+        return 0
+    elif name == "work":
+        deadline = time.monotonic() + float(argument)
+        while time.monotonic() < deadline:
+            sfn.send_task_heartbeat(taskToken=token)
+            interrupted = ddb.get_item(
+                TableName=os.environ["INTERRUPTIONS_TABLE"], Key={"jobId": {"S": job_id}}, ConsistentRead=True
+            ).get("Item")
+            if interrupted:
+                cause = json.dumps({"requestedBy": interrupted["requestedBy"]["S"]})
+                sfn.send_task_failure(taskToken=token, error="Job.Interrupted", cause=cause)
+                return 0
+            time.sleep(min(heartbeat / 3, 0.5))
+    elif name == "hang":
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        signal.sigwait({signal.SIGTERM})
+        print("scripted worker: SIGTERM", flush=True)
+        return 143
+    elif name == "crash":
+        return 3
+    sfn.send_task_success(taskToken=token, output=json.dumps({"status": "SUCCEEDED", "script": script}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
