@@ -6,6 +6,7 @@ whose lease expired, and releases the leases.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -38,10 +39,26 @@ def on_execution_ended(detail: dict[str, Any]) -> dict[str, Any]:
     if detail.get("status") not in HANDLED_EXECUTION_STATUSES:
         logger.info("execution %s is %s: nothing to clean up", job_id, detail.get("status"))
         return {"jobId": job_id, "ended": False}
-    result = cleanup_job(CLIENTS, SETTINGS, CLOCK, job_id, failure_from_execution(detail))
+    result = cleanup_job(
+        CLIENTS,
+        SETTINGS,
+        CLOCK,
+        job_id,
+        failure_from_execution(detail),
+        lock_key_value=input_lock_key(detail),
+    )
     _count(result)
     logger.info("cleaned up after execution %s", detail["status"], extra={"cleanup": result})
     return result
+
+
+def input_lock_key(detail: dict[str, Any]) -> str | None:
+    """The lockKey from the execution input, when the event includes it (it is left out past 256 KiB)."""
+    try:
+        value = json.loads(detail.get("input") or "{}").get("lockKey")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 @tracer.capture_method

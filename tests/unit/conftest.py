@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -107,9 +108,11 @@ class Stack:
             messages += [json.loads(m["Body"]) for m in batch]
 
     def run_task(self) -> str:
-        """A Fargate task in moto's ECS (awsvpc needs a real subnet and security group there)."""
+        """A Fargate task in moto's ECS (awsvpc needs a subnet and a security group in a VPC with DNS
+        hostnames enabled there)."""
         ec2 = boto3.client("ec2", region_name=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
         group = ec2.create_security_group(GroupName=f"sg-{uuid.uuid4().hex[:8]}", Description="t", VpcId=vpc)
         definition = self.ecs.register_task_definition(
@@ -184,13 +187,23 @@ def load_app(function: str) -> ModuleType:
     """functions/<function>/app.py imported afresh, so its module-level clients and settings are
     created inside the test's moto mock and from the test's environment."""
     path = ROOT / "functions" / function / "app.py"
-    spec = importlib.util.spec_from_file_location(f"{function}_app_{uuid.uuid4().hex}", path)
+    name = f"{function}_app_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is created
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.fixture
-def app() -> Callable[[str], ModuleType]:
-    return load_app
+def app() -> Iterator[Callable[[str], ModuleType]]:
+    loaded: list[ModuleType] = []
+
+    def load(function: str) -> ModuleType:
+        loaded.append(load_app(function))
+        return loaded[-1]
+
+    yield load
+    for module in loaded:
+        sys.modules.pop(module.__name__, None)

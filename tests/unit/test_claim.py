@@ -1,0 +1,261 @@
+"""Claim: token, lock, slot and job status change together in one transaction, or not at all."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from jobcore.claim import ClaimContention, ClaimRequest, JobNotClaimable, claim
+from jobcore.clock import FixedClock, iso_ms
+from jobcore.config import Settings
+from jobcore.keys import bucket_key, lock_key, slot_key
+
+pytestmark = pytest.mark.unit
+
+T0 = 1_736_933_400_000  # 2025-01-15T09:30:00Z
+
+
+def settings(**overrides: Any) -> Settings:
+    return dataclasses.replace(Settings.from_env(), **overrides)
+
+
+def submitted(stack, job_id: str, lock: str, rate: str | None = None, timeout: int = 300) -> ClaimRequest:
+    stack.put_job(
+        {
+            "jobId": job_id,
+            "lockKey": lock,
+            "rateKey": rate or lock,
+            "status": "SUBMITTED",
+            "timeoutSeconds": timeout,
+            "createdAt": iso_ms(T0),
+            "updatedAt": iso_ms(T0),
+        }
+    )
+    arn = f"arn:aws:states:us-east-1:123456789012:execution:jobs:{job_id}"
+    return ClaimRequest(job_id, lock, rate or lock, timeout, arn)
+
+
+def tokens(stack, rate_key: str) -> float | None:
+    item = stack.lease(bucket_key(rate_key))
+    return None if item is None else item["tokens"]
+
+
+def test_sample_event_claims_token_lock_slot_and_job_at_once(stack, app, event, lambda_context):
+    request_event = event("claim")
+    submitted(stack, request_event["jobId"], request_event["lockKey"])
+    claim_app = app("claim")
+
+    result = claim_app.lambda_handler(request_event, lambda_context)
+
+    assert result["outcome"] == "CLAIMED"
+    lock = stack.lease(lock_key(request_event["lockKey"]))
+    assert lock["jobId"] == request_event["jobId"]
+    assert lock["executionArn"] == request_event["executionArn"]
+    assert lock["slot"] == result["slot"] and result["slot"].startswith("slot#")
+    assert lock["leaseExpiresAt"] == result["leaseExpiresAt"]
+    assert result["leaseExpiresAt"].endswith("Z") and "." not in result["leaseExpiresAt"]
+    assert lock["expiresAt"] > lock["leaseExpiresAtEpoch"]
+    assert stack.lease(result["slot"])["jobId"] == request_event["jobId"]
+    assert tokens(stack, request_event["rateKey"]) == pytest.approx(9)
+    job = stack.job(request_event["jobId"])
+    assert job["status"] == "RUNNING"
+    assert job["executionArn"] == request_event["executionArn"]
+    assert "claimedAt" in job and "waitReason" not in job
+
+
+def test_lease_is_claim_time_plus_timeout_plus_grace(stack):
+    request = submitted(stack, "job-lease", "acct#1", timeout=300)
+
+    result = claim(stack.ddb, settings(lease_grace_seconds=120), request, FixedClock(T0))
+
+    lock = stack.lease(lock_key("acct#1"))
+    assert lock["leaseExpiresAtEpoch"] == T0 // 1000 + 300 + 120
+    assert result["leaseExpiresAt"] == "2025-01-15T09:37:00Z"
+
+
+def test_a_repeated_claim_of_the_same_execution_spends_nothing(stack):
+    request = submitted(stack, "job-retry", "acct#1")
+    clock = FixedClock(T0)
+    first = claim(stack.ddb, settings(), request, clock)
+    clock.advance(1)
+
+    again = claim(stack.ddb, settings(), request, clock)
+
+    assert again == first
+    assert tokens(stack, "acct#1") == pytest.approx(9)
+
+
+def test_a_live_lock_of_another_job_is_locked_and_spends_no_token(stack):
+    holder = submitted(stack, "job-holder", "acct#1")
+    claim(stack.ddb, settings(), holder, FixedClock(T0))
+    waiting = submitted(stack, "job-waiting", "acct#1", rate="acct#1-other")
+
+    result = claim(stack.ddb, settings(), waiting, FixedClock(T0 + 1000))
+
+    assert result == {"outcome": "LOCKED", "holder": "job-holder"}
+    assert tokens(stack, "acct#1-other") is None
+    job = stack.job("job-waiting")
+    assert (job["status"], job["waitReason"]) == ("WAITING", "LOCKED")
+
+
+def test_an_empty_bucket_says_exactly_how_long_until_the_next_token(stack):
+    config = settings(rate_limit_per_minute=10, rate_burst=2)
+    clock = FixedClock(T0)
+    for n in (1, 2):
+        assert (
+            claim(stack.ddb, config, submitted(stack, f"job-{n}", f"acct#{n}", rate="tenant"), clock)[
+                "outcome"
+            ]
+            == "CLAIMED"
+        )
+    third = submitted(stack, "job-3", "acct#3", rate="tenant")
+
+    throttled = claim(stack.ddb, config, third, clock)
+
+    assert throttled == {"outcome": "THROTTLED", "waitSeconds": 6}  # 10 a minute: one token per 6 s
+    job = stack.job("job-3")
+    assert (job["status"], job["waitReason"]) == ("WAITING", "THROTTLED")
+    clock.advance(5.999)
+    assert claim(stack.ddb, config, third, clock) == {"outcome": "THROTTLED", "waitSeconds": 1}
+    clock.advance(0.001)
+    assert claim(stack.ddb, config, third, clock)["outcome"] == "CLAIMED"
+    assert stack.job("job-3")["status"] == "RUNNING"
+    assert tokens(stack, "tenant") == pytest.approx(0)
+
+
+def test_the_wait_is_rounded_up_to_whole_seconds(stack):
+    config = settings(rate_limit_per_minute=7, rate_burst=1)
+    clock = FixedClock(T0)
+    claim(stack.ddb, config, submitted(stack, "job-1", "acct#1", rate="tenant"), clock)
+
+    result = claim(stack.ddb, config, submitted(stack, "job-2", "acct#2", rate="tenant"), clock)
+
+    assert result == {"outcome": "THROTTLED", "waitSeconds": 9}  # 60/7 = 8.57 s
+
+
+def test_full_capacity_waits_without_spending_a_token(stack):
+    config = settings(max_concurrent_tasks=2)
+    clock = FixedClock(T0)
+    for n in (1, 2):
+        claim(stack.ddb, config, submitted(stack, f"job-{n}", f"acct#{n}"), clock)
+
+    result = claim(stack.ddb, config, submitted(stack, "job-3", "acct#3"), clock)
+
+    assert result == {"outcome": "AT_CAPACITY", "waitSeconds": 10}
+    assert tokens(stack, "acct#3") is None
+    assert stack.lease(lock_key("acct#3")) is None
+    job = stack.job("job-3")
+    assert (job["status"], job["waitReason"]) == ("WAITING", "AT_CAPACITY")
+    assert {stack.lease(slot_key(n))["jobId"] for n in (0, 1)} == {"job-1", "job-2"}
+
+
+def test_capacity_wait_is_no_longer_than_the_soonest_lease_expiry(stack):
+    config = settings(max_concurrent_tasks=1, lease_grace_seconds=0)
+    clock = FixedClock(T0)
+    claim(stack.ddb, config, submitted(stack, "job-1", "acct#1", timeout=10), clock)
+    clock.advance(7)
+
+    result = claim(stack.ddb, config, submitted(stack, "job-2", "acct#2"), clock)
+
+    assert result == {"outcome": "AT_CAPACITY", "waitSeconds": 3}
+
+
+def test_an_expired_lease_is_taken_over_lock_and_slot(stack):
+    config = settings(max_concurrent_tasks=1, lease_grace_seconds=0)
+    clock = FixedClock(T0)
+    claim(stack.ddb, config, submitted(stack, "job-stale", "acct#1", timeout=10), clock)
+    clock.advance(10)
+
+    result = claim(stack.ddb, config, submitted(stack, "job-next", "acct#1"), clock)
+
+    assert result["outcome"] == "CLAIMED"
+    assert stack.lease(lock_key("acct#1"))["jobId"] == "job-next"
+    assert stack.lease(slot_key(0))["jobId"] == "job-next"
+
+
+class Interfering:
+    """A DynamoDB client whose transactions are preceded by another claim's, as under real load."""
+
+    def __init__(self, real: Any, before_transaction: Any, times: int = 1) -> None:
+        self.real, self.before, self.times = real, before_transaction, times
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        if self.times > 0:
+            self.times -= 1
+            self.before()
+        return self.real.transact_write_items(**kwargs)
+
+
+def test_a_bucket_race_is_retried_on_fresh_state_and_spends_each_token_once(stack):
+    config = settings(rate_limit_per_minute=1, rate_burst=3)
+    clock = FixedClock(T0)
+    claim(stack.ddb, config, submitted(stack, "job-0", "acct#0", rate="tenant"), clock)
+    rival = submitted(stack, "job-rival", "acct#rival", rate="tenant")
+    racing = Interfering(stack.ddb, lambda: claim(stack.ddb, config, rival, clock))
+
+    result = claim(racing, config, submitted(stack, "job-mine", "acct#mine", rate="tenant"), clock)
+
+    assert result["outcome"] == "CLAIMED"
+    assert stack.job("job-rival")["status"] == "RUNNING"
+    assert tokens(stack, "tenant") == pytest.approx(0)
+
+
+def test_losing_the_last_token_in_a_race_is_throttled(stack):
+    config = settings(rate_limit_per_minute=1, rate_burst=1)
+    clock = FixedClock(T0)
+    rival = submitted(stack, "job-rival", "acct#rival", rate="tenant")
+    racing = Interfering(stack.ddb, lambda: claim(stack.ddb, config, rival, clock))
+
+    result = claim(racing, config, submitted(stack, "job-mine", "acct#mine", rate="tenant"), clock)
+
+    assert result == {"outcome": "THROTTLED", "waitSeconds": 60}
+    assert stack.lease(lock_key("acct#mine")) is None
+
+
+def test_a_lock_taken_during_the_claim_is_locked_with_its_holder(stack):
+    clock = FixedClock(T0)
+    rival = submitted(stack, "job-rival", "acct#1", rate="rival-rate")
+    racing = Interfering(stack.ddb, lambda: claim(stack.ddb, settings(), rival, clock))
+
+    result = claim(racing, settings(), submitted(stack, "job-mine", "acct#1"), clock)
+
+    assert result == {"outcome": "LOCKED", "holder": "job-rival"}
+    assert tokens(stack, "acct#1") is None  # the cancelled transaction spent nothing
+
+
+def test_endless_races_end_in_claim_contention(stack):
+    config = settings(rate_limit_per_minute=1, rate_burst=100)
+    clock = FixedClock(T0)
+    rivals = iter(submitted(stack, f"job-rival-{n}", f"acct#rival-{n}", rate="tenant") for n in range(10))
+    racing = Interfering(stack.ddb, lambda: claim(stack.ddb, config, next(rivals), clock), times=10)
+
+    with pytest.raises(ClaimContention):
+        claim(racing, config, submitted(stack, "job-mine", "acct#mine", rate="tenant"), clock)
+
+    assert stack.job("job-mine")["status"] == "SUBMITTED"
+    assert stack.lease(lock_key("acct#mine")) is None
+
+
+@pytest.mark.parametrize("status", ["FAILED", "RUNNING", None])
+def test_a_job_that_is_not_waiting_cannot_be_claimed_and_nothing_is_spent(stack, status):
+    request = submitted(stack, "job-1", "acct#1")
+    if status is None:
+        stack.ddb.delete_item(TableName=stack.jobs_table, Key={"jobId": {"S": "job-1"}})
+    else:
+        stack.ddb.update_item(
+            TableName=stack.jobs_table,
+            Key={"jobId": {"S": "job-1"}},
+            UpdateExpression="SET #s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": status}},
+        )
+
+    with pytest.raises(JobNotClaimable, match=status or "missing"):
+        claim(stack.ddb, settings(), request, FixedClock(T0))
+
+    assert tokens(stack, "acct#1") is None
+    assert stack.lease(lock_key("acct#1")) is None
