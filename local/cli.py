@@ -233,10 +233,10 @@ def _follow(target: Target, job_id: str, deadline: float, interval: float) -> No
                     raise  # not found yet is expected just after submit; keep polling until the deadline
         execution = jobs.describe_execution(target, arn) if arn else None
         if execution:
-            for row in jobs.execution_history(target, arn)[shown:]:
+            for row in build_timeline(jobs.execution_history(target, arn)).events[shown:]:
                 shown += 1
-                detail = event_summary(row)
-                out.print(f"{row['timestamp']:%H:%M:%S.%f}"[:-3], row["type"], detail, highlight=False)
+                out.print(f"{row['timestamp']:%H:%M:%S.%f}"[:-3], row["type"], row["state"] or "",
+                          event_summary(row), highlight=False)
             if execution["status"] in TERMINAL_STATUSES:
                 out.print(f"execution {_styled(execution['status'])}")
                 if execution["status"] != "SUCCEEDED":

@@ -1,0 +1,99 @@
+"""The inspector's JSON API and its guards, over HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from local.inspector.server import InspectorServer, start
+from local.outputs import Target
+from tests.cli.operator_stack import HOSTILE, OperatorStack, dead_letter, png, start_job, wait_for_status
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def inspector(stack: OperatorStack) -> Iterator[InspectorServer]:
+    server, thread = start(Target(stack.name, stack.url), "127.0.0.1", 0)
+    yield server
+    server.shutdown()
+    thread.join(timeout=10)
+    server.server_close()
+
+
+def get(inspector: InspectorServer, path: str, **kwargs) -> requests.Response:
+    return requests.get(inspector.url.rstrip("/") + path, timeout=30, **kwargs)
+
+
+def test_the_page_is_served_with_a_strict_content_security_policy(inspector):
+    response = get(inspector, "/")
+    assert response.status_code == 200 and "browserjobs inspector" in response.text
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert get(inspector, "/static/app.js").headers["Content-Type"].startswith("text/javascript")
+    assert get(inspector, "/static/../server.py").status_code == 404
+
+
+def test_execution_detail_has_graph_statuses_path_states_and_events(stack, inspector):
+    job_id, arn = start_job(stack, "fail-api")
+    wait_for_status(stack, arn, {"FAILED"})
+    detail = get(inspector, f"/api/executions/{quote(arn, safe='')}").json()
+    assert detail["execution"]["status"] == "FAILED"
+    assert detail["execution"]["cause"] == f"HTTP 503 from {HOSTILE}"
+    assert {node["id"] for node in detail["graph"]["nodes"]} >= {"CheckLock", "JobFailed", "__end__"}
+    assert detail["stateStatus"]["JobFailed"] == "FAILED" and "RecordSuccess" not in detail["stateStatus"]
+    assert ["TaskOutcome", "MarkFailed"] in detail["transitions"]
+    assert [state["name"] for state in detail["states"]][-1] == "JobFailed"
+    assert detail["events"][-1]["type"] == "ExecutionFailed"
+    assert get(inspector, f"/api/executions/{job_id}").json()["execution"]["executionArn"] == arn
+
+
+def test_job_detail_lists_artifacts_and_reads_the_result(stack, inspector):
+    job_id, _ = start_job(stack, "acct-api-job")
+    bucket = stack.outputs["ArtifactsBucketName"]
+    stack.client("s3").put_object(Bucket=bucket, Key=f"jobs/{job_id}/artifacts/shot.png", Body=png())
+    stack.client("s3").put_object(Bucket=bucket, Key=f"jobs/{job_id}/result.json", Body=b'{"ok": true}')
+    detail = get(inspector, f"/api/jobs/{job_id}").json()
+    assert detail["job"]["jobId"] == job_id and detail["result"] == {"ok": True}
+    assert {(a["name"], a["image"]) for a in detail["artifacts"]} == {("artifacts/shot.png", True),
+                                                                      ("result.json", False)}
+    image = get(inspector, f"/api/artifact?key=jobs/{job_id}/artifacts/shot.png")
+    assert image.headers["Content-Type"] == "image/png" and image.content == png()
+    assert get(inspector, "/api/jobs/no-such-job").status_code == 404
+
+
+def test_session_state_is_never_served(stack, inspector):
+    stack.client("s3").put_object(Bucket=stack.outputs["ArtifactsBucketName"],
+                                  Key="sessions/acct/state.json", Body=b'{"cookies": []}')
+    for key in ("sessions/acct/state.json", "jobs/../sessions/acct/state.json"):
+        response = get(inspector, f"/api/artifact?key={quote(key)}")
+        assert response.status_code == 404
+        assert "cookies" not in response.text
+
+
+def test_a_foreign_host_header_is_refused(inspector):
+    response = get(inspector, "/api/executions", headers={"Host": "attacker.example:80"})
+    assert response.status_code == 421
+
+
+def test_redrive_needs_json_and_the_inspector_header(stack, inspector):
+    job_id, _ = start_job(stack, "acct-api-redrive")
+    message_id = dead_letter(stack, job_id)
+    url = inspector.url + "api/dlq/redrive"
+    form = requests.post(url, data={"messageId": message_id}, timeout=30)  # what a cross-site form sends
+    assert form.status_code == 403
+    no_header = requests.post(url, json={"messageId": message_id}, timeout=30)
+    assert no_header.status_code == 403
+    bad = requests.post(url, data="[]", headers={"X-Inspector": "1", "Content-Type": "application/json"},
+                        timeout=30)
+    assert bad.status_code == 400
+    listed = {m["messageId"] for m in get(inspector, "/api/dlq").json()}
+    assert message_id in listed  # nothing was redriven by the refused requests
+    done = requests.post(url, json={"messageId": message_id}, headers={"X-Inspector": "1"}, timeout=60)
+    assert done.status_code == 200, done.text
+    assert json.loads(done.text)["newJobId"] == f"{job_id}-r1"
