@@ -76,7 +76,7 @@ class Target:
             # The local stack accepts any credentials; do not send real ones to it.
             return boto3.session.Session(
                 aws_access_key_id="test",
-                aws_secret_access_key="test",  # noqa: S106
+                aws_secret_access_key="test",  # noqa: S106  # nosec B106
                 region_name=region or LOCAL_REGION,
             )
         return boto3.session.Session(region_name=region)

@@ -11,7 +11,7 @@ ACCOUNT_ID = "123456789012"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
 # moto accepts any credentials; these make it obvious that nothing here reaches AWS.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec
 
 
 def configured_port() -> int:

@@ -34,7 +34,7 @@ def _fetch(url: str) -> dict:
     for attempt in range(1, ATTEMPTS + 1):
         try:
             # The URL is the link-local endpoint ECS injects into the container: http by design.
-            with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310  # nosec B310
                 return json.load(response)
         except (OSError, ValueError) as error:
             logger.warning("task metadata attempt %d of %d failed: %s", attempt, ATTEMPTS, error)
