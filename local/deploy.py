@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_m
 from samtranslator.yaml_helper import yaml_parse
 
 from local import unsupported
+from local.outputs import default_stack_name
 from local.settings import REGION, REPO_ROOT
 
 DEPLOYMENT_BUCKET = "browserjobs-local-deployments"
@@ -53,18 +53,6 @@ class Network:
     vpc_id: str
     subnet_id: str
     security_group_id: str
-
-
-def stack_name_from_samconfig(path: Path = REPO_ROOT / "samconfig.toml") -> str:
-    """The stack name `sam deploy` would use for the default environment."""
-    if not path.exists():
-        return "browserjobs"
-    config = tomllib.loads(path.read_text()).get("default", {})
-    for section in ("deploy", "global"):
-        name = config.get(section, {}).get("parameters", {}).get("stack_name")
-        if name:
-            return name
-    return "browserjobs"
 
 
 def create_network(session: boto3.Session, endpoint_url: str) -> Network:
@@ -146,7 +134,7 @@ def deploy(
     template_path: Path = REPO_ROOT / "template.yaml",
     parameter_overrides: dict[str, str] | None = None,
 ) -> DeployedStack:
-    stack_name = stack_name or stack_name_from_samconfig()
+    stack_name = stack_name or default_stack_name()
     network = create_network(session, endpoint_url)
     parameters = {
         **LOCAL_PARAMETER_DEFAULTS,

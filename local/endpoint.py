@@ -32,5 +32,9 @@ class Endpoint:
     def _configure(self, config: dict) -> None:
         requests.post(f"{self.url}/moto-api/config", json=config, timeout=10).raise_for_status()
 
+    def reset(self) -> None:
+        """Forget every resource, so that the next stack in this process starts from nothing."""
+        requests.post(f"{self.url}/moto-api/reset", timeout=30).raise_for_status()
+
     def stop(self) -> None:
         self._server.stop()

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import botocore.session
 from moto.awslambda.models import LambdaFunction
+from moto.core.responses import EmptyResult
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 from moto.events.models import EventTemplateParser, Rule
 from moto.moto_api import state_manager
@@ -39,6 +40,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
     StateTaskService,
 )
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
     StateTaskServiceEcs,
 )
@@ -47,6 +51,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeou
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.utils import camel_to_snake_case
+from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from moto.utilities.arns import parse_arn
@@ -85,13 +90,18 @@ def install_hooks(hooks: RuntimeHooks | None) -> None:
     _hooks = hooks
 
 
+def hooks_installed() -> bool:
+    return _hooks is not None
+
+
 def apply() -> None:
     """Install every shim (idempotent)."""
     global _applied
     with _apply_lock:
         if _applied:
             return
-        _shim_ecs_integration_casing()
+        _shim_integration_casing()
+        _shim_send_task_failure_cause()
         _shim_ecs_capacity_provider_strategy()
         _shim_heartbeat_timeout_error_name()
         _shim_cloudformation_state_machines()
@@ -105,30 +115,50 @@ def apply() -> None:
         _applied = True
 
 
-# --- Step Functions: ECS integration casing --------------------------------------------------------------
-# The interpreter passes the ASL's PascalCase parameters straight to boto3 (KeyError 'Cluster') and hands
-# back boto3's camelCase response (KeyError 'Tasks'). The base class already knows how to convert both ways
-# given botocore's shapes; the ECS integration just never calls it.
+# --- Step Functions: parameter and response casing (ECS, AWS SDK integrations) -------------------------
+# The interpreter passes the ASL's PascalCase parameters straight to boto3 (KeyError 'Cluster' for
+# ecs:runTask, and for aws-sdk:ecs:stopTask) and hands back boto3's camelCase response (KeyError 'Tasks').
+# The base class already converts both ways given botocore's shapes; these integrations never call it.
 
 
 @functools.cache
-def _ecs_operation(action: str) -> Any:
-    model = botocore.session.get_session().get_service_model("ecs")
+def _operation(service: str, action: str) -> Any:
+    model = botocore.session.get_session().get_service_model(service)
     by_snake_name = {camel_to_snake_case(name): name for name in model.operation_names}
     return model.operation_model(by_snake_name[camel_to_snake_case(action)])
 
 
-def _shim_ecs_integration_casing() -> None:
+def _shim_integration_casing() -> None:
     def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
-        operation = _ecs_operation(service_action_name or self.resource.api_action)
+        operation = _operation(
+            self._get_boto_service_name(boto_service_name), service_action_name or self.resource.api_action
+        )
         self._to_boto_request(parameters, operation.input_shape)
 
     def normalise_response(self, response, boto_service_name=None, service_action_name=None):
-        operation = _ecs_operation(service_action_name or self.resource.api_action)
+        operation = _operation(
+            self._get_boto_service_name(boto_service_name), service_action_name or self.resource.api_action
+        )
         self._from_boto_response(response, operation.output_shape)
 
-    StateTaskServiceEcs._normalise_parameters = normalise_parameters
-    StateTaskServiceEcs._normalise_response = normalise_response
+    for integration in (StateTaskServiceEcs, StateTaskServiceAwsSdk):
+        integration._normalise_parameters = normalise_parameters
+        integration._normalise_response = normalise_response
+
+
+# --- Step Functions: SendTaskFailure's cause ---------------------------------------------------------------
+# moto's SendTaskFailure reads the error and drops the cause, so a caught error's Cause is null.
+
+
+def _shim_send_task_failure_cause() -> None:
+    def send_task_failure(self):
+        backend = self.stepfunction_backend
+        backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure
 
 
 # --- Step Functions: ECS RunTask's CapacityProviderStrategy ---------------------------------------------

@@ -85,10 +85,13 @@ class LocalStack(moto_gaps.RuntimeHooks):
             stack.down()
 
     def up(self) -> None:
+        if moto_gaps.hooks_installed():
+            raise RuntimeError("a local stack already runs in this process: moto's backends are global")
         started = time.monotonic()
         self._stack = contextlib.ExitStack()
         self.endpoint_url = self._endpoint.start()
         self._stack.callback(self._endpoint.stop)
+        self._stack.callback(self._endpoint.reset)
         endpoint_ready = time.monotonic()
         self._stack.callback(self.launcher.stop)
 

@@ -26,7 +26,9 @@ def main() -> int:
     token, job_id = os.environ["TASK_TOKEN"], os.environ["JOB_ID"]
     heartbeat = float(os.environ.get("HEARTBEAT_SECONDS", "60"))
     ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions")
-    job = ddb.get_item(TableName=os.environ["JOBS_TABLE"], Key={"jobId": {"S": job_id}}, ConsistentRead=True)["Item"]
+    job = ddb.get_item(TableName=os.environ["JOBS_TABLE"], Key={"jobId": {"S": job_id}}, ConsistentRead=True)[
+        "Item"
+    ]
     script = job.get("meta", {}).get("M", {}).get("script", {}).get("S", "succeed")
     ddb.update_item(
         TableName=os.environ["LOCKS_TABLE"],

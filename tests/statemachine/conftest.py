@@ -1,0 +1,36 @@
+"""One local stack for the state machine tests: the real template, ASL and Lambdas, a scripted worker."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.harness import Harness
+from local.stack import LocalStack
+
+SCRIPTED_WORKER = Path(__file__).with_name("scripted_worker.py")
+# Two tokens, then one every two seconds: the third job on a rate key is throttled for exactly 2 s.
+RATE = {"RateBurst": "2", "RateLimitPerMinute": "30"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.statemachine)
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack.start(
+        port=0, parameter_overrides=RATE, worker_command=[sys.executable, str(SCRIPTED_WORKER)]
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def harness(stack: LocalStack) -> Harness:
+    return Harness.for_endpoint(stack.stack_name, stack.endpoint_url)

@@ -1,0 +1,223 @@
+"""Each path of statemachines/job.asl.json, run by moto's interpreter with the real Lambdas and a scripted worker."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from local.harness import Harness, new_id, poll
+
+JOB_END_SECONDS = 60
+
+
+def job(script: str, lock_key: str | None = None, **fields: Any) -> dict[str, Any]:
+    return {
+        "jobId": new_id("sm"),
+        "lockKey": lock_key or new_id("lock"),
+        "action": "browse",
+        "params": {"steps": [{"goto": {"url": "http://127.0.0.1:9/"}}]},
+        "timeoutSeconds": 60,
+        "heartbeatSeconds": 5,
+        "meta": {"script": script},
+        **fields,
+    }
+
+
+def states_entered(harness: Harness, job_id: str) -> list[str]:
+    return [
+        e["stateEnteredEventDetails"]["name"]
+        for e in harness.history(job_id)
+        if "stateEnteredEventDetails" in e
+    ]
+
+
+def claim_outcomes(harness: Harness, job_id: str) -> list[dict[str, Any]]:
+    outcomes = []
+    for event in harness.history(job_id):
+        details = event.get("taskSucceededEventDetails")
+        if details and details["resourceType"] == "lambda":
+            outcomes.append(json.loads(details["output"])["Payload"])
+    return outcomes
+
+
+def assert_released(harness: Harness, lock_key: str) -> None:
+    assert harness.lock(lock_key) is None, f"lock {lock_key} still held"
+
+
+def test_happy_path_records_success_and_releases_the_lock(harness: Harness) -> None:
+    spec = job("succeed")
+    harness.submit(spec)
+    record, execution = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    assert execution["status"] == "SUCCEEDED"
+    assert record["status"] == "SUCCEEDED"
+    assert json.loads(record["summary"]) == {"status": "SUCCEEDED", "script": "succeed"}
+    assert "ReleaseAndRecordSuccess" in states_entered(harness, spec["jobId"])
+    assert_released(harness, spec["lockKey"])
+    task = harness.task(harness.task_arn_of(spec["jobId"]))
+    poll("the task to stop", lambda: harness.task(task["taskArn"])["lastStatus"] == "STOPPED", 10)
+
+
+def test_failure_is_recorded_and_dead_lettered(harness: Harness) -> None:
+    spec = job("fail:Site.ServerError")
+    harness.submit(spec)
+    record, execution = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "Site.ServerError"
+    assert record["status"] == "FAILED"
+    assert record["error"] == {"Error": "Site.ServerError", "Cause": "scripted failure Site.ServerError"}
+    message = harness.dead_letters(spec["jobId"], 10)
+    assert message["status"] == "FAILED" and message["source"] == "workflow"
+    assert message["error"]["Error"] == "Site.ServerError"
+    assert message["executionArn"] == execution["executionArn"]
+    assert_released(harness, spec["lockKey"])
+
+
+def test_heartbeat_timeout_stops_the_task_releases_and_dead_letters(harness: Harness) -> None:
+    spec = job("hang", heartbeatSeconds=2, timeoutSeconds=60)
+    harness.submit(spec)
+    record, execution = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    assert execution["status"] == "FAILED"
+    assert record["status"] == "TIMED_OUT"
+    assert record["error"]["Error"] == "States.HeartbeatTimeout"
+    entered = states_entered(harness, spec["jobId"])
+    assert ["MarkTimedOut", "StopTask", "ReleaseAndRecordFailure"] == [
+        name for name in entered if name in {"MarkTimedOut", "StopTask", "ReleaseAndRecordFailure"}
+    ]
+    task_arn = harness.task_arn_of(spec["jobId"])
+    stopped = poll(
+        "the hung task to stop", lambda: (t := harness.task(task_arn))["lastStatus"] == "STOPPED" and t, 30
+    )
+    assert stopped["stopCode"] == "UserInitiated"
+    assert stopped["containers"][0]["exitCode"] == 143  # it exited on SIGTERM
+    assert harness.dead_letters(spec["jobId"], 10)["status"] == "TIMED_OUT"
+    assert_released(harness, spec["lockKey"])
+
+
+def test_task_timeout_is_a_timeout_too(harness: Harness) -> None:
+    spec = job("work:30", heartbeatSeconds=3, timeoutSeconds=10)
+    harness.submit(spec)
+    record, _ = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    assert record["status"] == "TIMED_OUT"
+    assert record["error"]["Error"] == "States.Timeout"
+    assert_released(harness, spec["lockKey"])
+
+
+def test_crashed_worker_fails_within_seconds_through_the_crash_hook(harness: Harness) -> None:
+    spec = job("crash", heartbeatSeconds=60, timeoutSeconds=600)
+    harness.submit(spec)
+    record, execution = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    assert record["status"] == "FAILED"
+    assert record["error"]["Error"] == "Worker.Crashed"
+    task = harness.task(harness.task_arn_of(spec["jobId"]))
+    assert task["containers"][0]["exitCode"] == 3
+    # Long before the 60 s heartbeat could have noticed.
+    crashed_to_failed = (execution["stopDate"] - task["stoppedAt"]).total_seconds()
+    assert crashed_to_failed < 15, crashed_to_failed
+    assert harness.dead_letters(spec["jobId"], 10)["error"]["Error"] == "Worker.Crashed"
+
+
+def test_second_job_on_a_lock_waits_for_the_first(harness: Harness) -> None:
+    lock_key = new_id("shared")
+    first, second = job("work:4", lock_key), job("succeed", lock_key, onConflict="wait")
+    harness.submit(first)
+    harness.wait_for_status(first["jobId"], {"RUNNING"}, 30)
+    harness.submit(second)
+    waiting = harness.wait_for_status(second["jobId"], {"WAITING"}, 30)
+    assert waiting["waitReason"] == "LOCKED"
+    first_record, _ = harness.wait_for_job_end(first["jobId"], JOB_END_SECONDS)
+    second_record, _ = harness.wait_for_job_end(second["jobId"], JOB_END_SECONDS)
+    assert (first_record["status"], second_record["status"]) == ("SUCCEEDED", "SUCCEEDED")
+    assert second_record["claimedAt"] >= first_record["endedAt"]
+    assert "WaitForLock" in states_entered(harness, second["jobId"])
+
+
+def test_interrupt_supersedes_the_running_job(harness: Harness) -> None:
+    lock_key = new_id("shared")
+    running, newer = job("work:40", lock_key), job("succeed", lock_key, onConflict="interrupt")
+    harness.submit(running)
+    harness.wait_for_status(running["jobId"], {"RUNNING"}, 30)
+    harness.submit(newer)
+    running_record, running_execution = harness.wait_for_job_end(running["jobId"], JOB_END_SECONDS)
+    assert running_record["status"] == "INTERRUPTED"
+    assert running_record["error"]["Error"] == "Job.Interrupted"
+    assert running_execution["status"] == "SUCCEEDED"  # an interruption is an outcome, not an error
+    newer_record, _ = harness.wait_for_job_end(newer["jobId"], JOB_END_SECONDS)
+    assert newer_record["status"] == "SUCCEEDED"
+    interruption = harness.target.table(harness.outputs["InterruptionsTableName"]).get_item(
+        Key={"jobId": running["jobId"]}
+    )["Item"]
+    assert interruption["requestedBy"] == newer["jobId"]
+    with pytest.raises(AssertionError):
+        harness.dead_letters(running["jobId"], 3)
+
+
+def test_reject_policy_ends_the_second_job_as_rejected(harness: Harness) -> None:
+    lock_key = new_id("shared")
+    running, rejected = job("work:6", lock_key), job("succeed", lock_key, onConflict="reject")
+    harness.submit(running)
+    harness.wait_for_status(running["jobId"], {"RUNNING"}, 30)
+    harness.submit(rejected)
+    record, execution = harness.wait_for_job_end(rejected["jobId"], JOB_END_SECONDS)
+    assert execution["status"] == "SUCCEEDED"
+    assert record["status"] == "REJECTED"
+    assert record["rejection"]["code"] == "Job.LockHeld"
+    assert harness.job(running["jobId"])["status"] == "RUNNING"  # untouched
+    harness.wait_for_job_end(running["jobId"], JOB_END_SECONDS)
+
+
+def test_throttled_claim_waits_exactly_what_the_bucket_needs(harness: Harness) -> None:
+    rate_key = new_id("rate")
+    specs = [job("succeed", rateKey=rate_key) for _ in range(3)]
+    for spec in specs:
+        harness.submit(spec)
+    records = [harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)[0] for spec in specs]
+    assert [r["status"] for r in records] == ["SUCCEEDED"] * 3
+    throttled = [
+        spec["jobId"] for spec in specs if claim_outcomes(harness, spec["jobId"])[0]["outcome"] == "THROTTLED"
+    ]
+    assert len(throttled) == 1, "a burst of two allows two claims at once"
+    outcomes = claim_outcomes(harness, throttled[0])
+    assert [o["outcome"] for o in outcomes] == ["THROTTLED", "CLAIMED"], "one wait was enough"
+    history = harness.history(throttled[0])
+    entered = next(
+        e for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "WaitForCapacity"
+    )
+    exited = next(e for e in history if e.get("stateExitedEventDetails", {}).get("name") == "WaitForCapacity")
+    waited = (exited["timestamp"] - entered["timestamp"]).total_seconds()
+    assert outcomes[0]["waitSeconds"] == 2
+    assert 2 <= waited < 3, waited
+
+
+def test_duplicate_delivery_starts_one_execution(harness: Harness) -> None:
+    spec = job("succeed")
+    first, second = harness.submit_direct(spec), harness.submit_direct(spec)
+    assert first["status"] == "STARTED" and second["status"] == "DUPLICATE"
+    harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    executions = harness.client("stepfunctions").list_executions(
+        stateMachineArn=harness.outputs["StateMachineArn"]
+    )
+    assert [e["name"] for e in executions["executions"]].count(spec["jobId"]) == 1
+
+
+def test_status_change_events_reach_the_cleanup_rule(harness: Harness, stack: Any) -> None:
+    """An execution aborted from outside the workflow is cleaned up by the EventBridge rule's function."""
+    spec = job("work:40")
+    harness.submit(spec)
+    harness.wait_for_status(spec["jobId"], {"RUNNING"}, 30)
+    harness.client("stepfunctions").stop_execution(
+        executionArn=harness.execution_arn(spec["jobId"]), error="Test.Abort"
+    )
+    record = harness.wait_for_status(spec["jobId"], {"FAILED", "TIMED_OUT"}, 30)
+    assert record["status"] == "FAILED"
+    poll("the lock to be released by cleanup", lambda: harness.lock(spec["lockKey"]) is None, 30)
+    assert harness.dead_letters(spec["jobId"], 10)["source"] == "cleanup"
+    started = time.monotonic()
+    poll(
+        "the aborted job's task to stop",
+        lambda: harness.task(harness.task_arn_of(spec["jobId"]))["lastStatus"] == "STOPPED",
+        30,
+    )
+    assert time.monotonic() - started < 30
