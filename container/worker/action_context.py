@@ -69,11 +69,10 @@ class ActionContext:
         record: dict[str, Any] = {"index": len(self.steps) + 1, "type": kind, "status": "cancelled"}
         self.steps.append(record)
         self.current_step = record
-        self._watch.reset()
         started = time.monotonic()
         try:
             await asyncio.wait_for(run(), timeout_ms / 1000 + HARD_CAP_SLACK_SECONDS)
-            failure = self._watch.failure(check_http)
+            failure = self._watch.take(check_http)
         except JobFailure as raised:
             failure = raised
         except Exception as error:  # classified below; cancellation (BaseException) passes through
@@ -87,7 +86,7 @@ class ActionContext:
     def _classify(
         self, error: Exception, record: dict[str, Any], timeout_ms: int, check_http: bool
     ) -> JobFailure:
-        known = self._watch.failure(check_http) or self.health.failure
+        known = self._watch.take(check_http) or self.health.failure
         if known is not None:
             return known
         where = f"step {record['index']} ({record['type']})"
@@ -100,6 +99,12 @@ class ActionContext:
             return JobFailure(ErrorName.BROWSER_CRASHED, f"{where}: the browser went away: {message}")
         logger.error("%s failed: %s: %s", where, type(error).__name__, message)
         return JobFailure(ErrorName.WORKER_ERROR, f"{where} failed: {type(error).__name__}: {message}")
+
+    def finish(self) -> None:
+        """After the last step: a navigation it started may have ended in an error status since."""
+        failure = self._watch.take()
+        if failure is not None:
+            raise failure.with_details(url=self.page.url)
 
     def _browser_gone(self) -> bool:
         browser = self.page.context.browser

@@ -32,27 +32,31 @@ class MainFrameWatch:
         page.on("response", self._on_response)
         page.on("requestfailed", self._on_request_failed)
 
-    def reset(self) -> None:
+    def take(self, check_http: bool = True) -> JobFailure | None:
+        """What went wrong since the last look (a refused navigation first: it explains any status the
+        proxy answered with), and forget it: a navigation that ends between steps fails the next one."""
+        failure = self.blocked or (self.http_error if check_http else None)
         self.http_error = self.blocked = None
-
-    def failure(self, check_http: bool = True) -> JobFailure | None:
-        """A refused navigation first: it explains any status the proxy answered with."""
-        return self.blocked or (self.http_error if check_http else None)
+        return failure
 
     def _main_frame_navigation(self, request: Request) -> bool:
         return request.is_navigation_request() and request.frame == self._page.main_frame
 
     def _on_response(self, response: Response) -> None:
-        if self.http_error is None and self._main_frame_navigation(response.request):
-            self.http_error = http_failure(response.status, response.url)
+        # A blocked host is never connected to: its "response" is the proxy's refusal.
+        if self._main_frame_navigation(response.request) and not self._refused(response.url):
+            self.http_error = self.http_error or http_failure(response.status, response.url)
 
     def _on_request_failed(self, request: Request) -> None:
-        if not self._main_frame_navigation(request):
-            return
-        block = self._policy.blocked_host(urlsplit(request.url).hostname)
-        if block is not None and self.blocked is None:
-            self.blocked = JobFailure(
+        if self._main_frame_navigation(request):
+            self._refused(request.url)
+
+    def _refused(self, url: str) -> bool:
+        block = self._policy.blocked_host(urlsplit(url).hostname)
+        if block is not None:
+            self.blocked = self.blocked or JobFailure(
                 ErrorName.SITE_CLIENT_ERROR,
-                f"navigation to {request.url} blocked by egress guard: {block.blocked}",
-                url=request.url,
+                f"navigation to {url} blocked by egress guard: {block.blocked}",
+                url=url,
             )
+        return block is not None

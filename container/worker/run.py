@@ -91,6 +91,7 @@ async def run_in_browser(
                 deadline=settings.deadline,
                 timeout_seconds=job.timeout_seconds,
             )
+            ctx.finish()
             if job.session:
                 await _save_session(context, sessions, job, outcome)
         except JobFailure as failure:

@@ -1,0 +1,68 @@
+"""HTTP statuses of the main frame: 429, other 4xx and 5xx fail the job with the Site.* error."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker.errors import ExitCode
+
+pytestmark = pytest.mark.container
+
+
+@pytest.mark.parametrize(("status", "error"), [
+    (429, "Site.RateLimited"),
+    (404, "Site.ClientError"),
+    (403, "Site.ClientError"),
+    (503, "Site.ServerError"),
+])
+def test_a_main_frame_error_status_fails_the_job_with_its_class(worker, stack, site, status, error):
+    url = site.url(f"/status/{status}")
+    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": url}}, {"extract": {"fields": {"h": {"selector": "h1"}}}}]})
+
+    code, execution = worker.run(job_id)
+
+    assert code == ExitCode.BY_ERROR[error]
+    assert execution["status"] == "FAILED" and execution["error"] == error
+    sent_error, cause = worker.failure()
+    assert sent_error == error
+    assert cause["status"] == status and cause["url"] == url and cause["step"] == {"index": 1, "type": "goto"}
+    assert cause["message"] == f"HTTP {status} from {url}"
+    result = stack.result(job_id)
+    assert [s["status"] for s in result["steps"]] == ["failed"]  # the extract step never ran
+    assert "failure.png" in [a["name"] for a in result["artifacts"]]
+
+
+def test_a_click_that_navigates_to_a_server_error_fails_that_step(worker, stack, site):
+    job_id = stack.put_job("browse", {"steps": [
+        {"goto": {"url": site.url("/page")}},
+        {"click": {"selector": "#broken"}},
+        {"wait_for": {"timeoutMs": 500}},
+    ]})
+
+    code, _ = worker.run(job_id)
+
+    assert code == ExitCode.BY_ERROR["Site.ServerError"]
+    _, cause = worker.failure()
+    assert cause["status"] == 500 and cause["step"] == {"index": 2, "type": "click"}
+
+
+def test_a_redirect_to_a_server_error_fails_the_navigation(worker, stack, site):
+    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": site.url("/redirect?to=/status/502")}}]})
+
+    code, _ = worker.run(job_id)
+
+    assert code == ExitCode.BY_ERROR["Site.ServerError"]
+    _, cause = worker.failure()
+    assert cause["status"] == 502 and cause["url"] == site.url("/status/502")
+
+
+def test_error_statuses_of_subresources_and_redirects_do_not_fail_the_job(worker, stack, site):
+    job_id = stack.put_job("browse", {"steps": [
+        {"goto": {"url": site.url("/redirect?to=/page")}},
+        {"extract": {"fields": {"title": {"selector": "#title"}}}},
+    ]})
+
+    code, execution = worker.run(job_id)
+
+    assert code == ExitCode.SUCCEEDED, worker.calls
+    assert stack.result(job_id)["data"] == {"step-2": {"title": "Hello fixture"}}
