@@ -16,14 +16,14 @@ import pytest
 import requests
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
-
-from tests.container.site import Site
-from tests.container.stack import REGION, Stack
 from worker.aws import AwsClients
 from worker.config import WorkerConfig
 from worker.egress import EgressPolicy
 from worker.lifecycle import run_job
 from worker.stop import StopFlag
+
+from tests.container.site import Site
+from tests.container.stack import REGION, Stack
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,8 +34,12 @@ MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 def _chromium_and_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     if not shutil.which(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM}: set CHROMIUM_PATH (e.g. apt-get install chromium)")
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -64,7 +68,8 @@ class InProcessWorker:
         self.aws = AwsClients()
         self.calls: list[tuple[str, dict[str, Any]]] = []  # every Step Functions call the worker made
         self.aws("stepfunctions").meta.events.register(
-            "before-parameter-build.sfn.*", lambda params, model, **_: self.calls.append((model.name, params)))
+            "before-parameter-build.sfn.*", lambda params, model, **_: self.calls.append((model.name, params))
+        )
 
     def callbacks(self) -> list[tuple[str, dict[str, Any]]]:
         return [(name, params) for name, params in self.calls if name != "SendTaskHeartbeat"]
@@ -76,12 +81,16 @@ class InProcessWorker:
         assert len(params["error"]) <= 256 and len(params["cause"]) <= 32_768
         return params["error"], json.loads(params["cause"])
 
-    def run(self, job_id: str, *, heartbeat_seconds: int = 60, task_timeout: int = 300,
-            **extra_env: str) -> tuple[int, dict[str, Any]]:
+    def run(
+        self, job_id: str, *, heartbeat_seconds: int = 60, task_timeout: int = 300, **extra_env: str
+    ) -> tuple[int, dict[str, Any]]:
         """The exit code, and the execution as Step Functions ended it."""
         task = self.stack.start_task(heartbeat_seconds=heartbeat_seconds, timeout_seconds=task_timeout)
-        env = {**self.stack.worker_env(job_id, task, heartbeat_seconds=heartbeat_seconds), "CHROMIUM_PATH": CHROMIUM,
-               **extra_env}
+        env = {
+            **self.stack.worker_env(job_id, task, heartbeat_seconds=heartbeat_seconds),
+            "CHROMIUM_PATH": CHROMIUM,
+            **extra_env,
+        }
         config = WorkerConfig.from_env(env)
         code = run_job(config, EgressPolicy(config.egress_allow), self.aws, self.stop)
         return code, self.stack.finished(task)
@@ -113,7 +122,17 @@ def server_stack(moto_server: str) -> Stack:
 def start_worker_process(env: dict[str, str]) -> subprocess.Popen[str]:
     """`python -m worker`, as the container runs it, with the repository's code on the path."""
     return subprocess.Popen(
-        [sys.executable, "-m", "worker"], cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        env={**os.environ, **env, "CHROMIUM_PATH": CHROMIUM,
-             "PYTHONPATH": os.pathsep.join([str(ROOT / "container"), str(ROOT / "functions" / "shared"), str(ROOT)])},
+        [sys.executable, "-m", "worker"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={
+            **os.environ,
+            **env,
+            "CHROMIUM_PATH": CHROMIUM,
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT / "container"), str(ROOT / "functions" / "shared"), str(ROOT)]
+            ),
+        },
     )

@@ -73,8 +73,11 @@ class Site:
                 site.requests.append(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 form = parse_qs(self.rfile.read(length).decode())
-                if self.path == "/do-login" and form.get("username") == [USERNAME] and \
-                        form.get("password") == [PASSWORD]:
+                if (
+                    self.path == "/do-login"
+                    and form.get("username") == [USERNAME]
+                    and form.get("password") == [PASSWORD]
+                ):
                     site.logins += 1
                     sid = uuid.uuid4().hex
                     site.sessions.add(sid)
@@ -102,7 +105,9 @@ class Site:
                 elif path == "/redirect":
                     self._send(302, b"", headers={"Location": query["to"][0]})
                 elif path == "/file.csv":
-                    self._send(200, CSV, "text/csv", {"Content-Disposition": 'attachment; filename="report.csv"'})
+                    self._send(
+                        200, CSV, "text/csv", {"Content-Disposition": 'attachment; filename="report.csv"'}
+                    )
                 elif path == "/websocket":
                     self._send(200, WEBSOCKET.encode())
                 elif path == "/login":
@@ -110,14 +115,21 @@ class Site:
                 elif path == "/account":
                     cookie = SimpleCookie(self.headers.get("Cookie") or "")
                     if "sid" in cookie and cookie["sid"].value in site.sessions:
-                        self._send(200, f"<html><body><div id='account-name'>{USERNAME}</div></body></html>".encode())
+                        self._send(
+                            200, f"<html><body><div id='account-name'>{USERNAME}</div></body></html>".encode()
+                        )
                     else:
                         self._send(302, b"", headers={"Location": "/login"})
                 else:
                     self._send(404, b"<html><body>not found</body></html>")
 
-            def _send(self, status: int, body: bytes, content_type: str = "text/html",
-                      headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                body: bytes,
+                content_type: str = "text/html",
+                headers: dict[str, str] | None = None,
+            ) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))

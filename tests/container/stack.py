@@ -15,11 +15,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobcore.ddb import to_item
+
 from tests.conftest import create_template_tables
 
 REGION = "us-east-1"
 TASK_ARN = "arn:aws:ecs:us-east-1:123456789012:task/browserjobs/0123456789abcdef0123456789abcdef"
-TABLES = {"jobs": "JobsTable", "locks": "LocksTable", "interruptions": "InterruptionsTable", "sessions": "SessionsTable"}
+TABLES = {
+    "jobs": "JobsTable",
+    "locks": "LocksTable",
+    "interruptions": "InterruptionsTable",
+    "sessions": "SessionsTable",
+}
 
 
 def poll(check: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
@@ -73,28 +79,61 @@ class Stack:
             "TASK_ARN": TASK_ARN,
         }
 
-    def put_job(self, action: str, params: dict[str, Any], *, session: str | None = None,
-                timeout_seconds: int = 120, status: str = "RUNNING", lock: bool = True) -> str:
+    def put_job(
+        self,
+        action: str,
+        params: dict[str, Any],
+        *,
+        session: str | None = None,
+        timeout_seconds: int = 120,
+        status: str = "RUNNING",
+        lock: bool = True,
+    ) -> str:
         """A job record as intake and claim leave it, with its lock held."""
         job_id = f"job-{uuid.uuid4().hex[:12]}"
         lock_key = f"tenant#{job_id}"
-        record = {"jobId": job_id, "lockKey": lock_key, "action": action, "params": params, "status": status,
-                  "timeoutSeconds": timeout_seconds, "heartbeatSeconds": 60, "session": session}
+        record = {
+            "jobId": job_id,
+            "lockKey": lock_key,
+            "action": action,
+            "params": params,
+            "status": status,
+            "timeoutSeconds": timeout_seconds,
+            "heartbeatSeconds": 60,
+            "session": session,
+        }
         ddb = self.client("dynamodb")
         ddb.put_item(TableName=self.names["jobs"], Item=to_item(record))
         if lock:
-            ddb.put_item(TableName=self.names["locks"], Item=to_item({"pk": f"lock#{lock_key}", "jobId": job_id}))
+            ddb.put_item(
+                TableName=self.names["locks"], Item=to_item({"pk": f"lock#{lock_key}", "jobId": job_id})
+            )
         return job_id
 
     def start_task(self, *, heartbeat_seconds: int = 60, timeout_seconds: int = 300) -> Task:
         """A running execution waiting in a task for its token; the token, read from the queue."""
-        definition = {"StartAt": "Run", "States": {"Run": {
-            "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-            "Parameters": {"QueueUrl": self.names["tokens"], "MessageBody": {"token.$": "$$.Task.Token"}},
-            "HeartbeatSeconds": heartbeat_seconds, "TimeoutSeconds": timeout_seconds, "End": True}}}
+        definition = {
+            "StartAt": "Run",
+            "States": {
+                "Run": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                    "Parameters": {
+                        "QueueUrl": self.names["tokens"],
+                        "MessageBody": {"token.$": "$$.Task.Token"},
+                    },
+                    "HeartbeatSeconds": heartbeat_seconds,
+                    "TimeoutSeconds": timeout_seconds,
+                    "End": True,
+                }
+            },
+        }
         sfn = self.client("stepfunctions")
-        machine = sfn.create_state_machine(name=f"run-{uuid.uuid4().hex[:10]}", definition=json.dumps(definition),
-                                           roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+        machine = sfn.create_state_machine(
+            name=f"run-{uuid.uuid4().hex[:10]}",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
         execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
         sqs = self.client("sqs")
 
@@ -106,12 +145,21 @@ class Stack:
 
     def finished(self, task: Task, timeout: float = 30) -> dict[str, Any]:
         sfn = self.client("stepfunctions")
-        return poll(lambda: (d := sfn.describe_execution(executionArn=task.execution_arn))["status"] != "RUNNING"
-                    and d, timeout=timeout, what="the execution to end")
+        return poll(
+            lambda: (
+                (d := sfn.describe_execution(executionArn=task.execution_arn))["status"] != "RUNNING" and d
+            ),
+            timeout=timeout,
+            what="the execution to end",
+        )
 
     def result(self, job_id: str) -> dict[str, Any]:
-        body = self.client("s3").get_object(Bucket=self.names["bucket"], Key=f"jobs/{job_id}/result.json")["Body"]
+        body = self.client("s3").get_object(Bucket=self.names["bucket"], Key=f"jobs/{job_id}/result.json")[
+            "Body"
+        ]
         return json.loads(body.read())
 
     def artifact(self, job_id: str, name: str) -> dict[str, Any]:
-        return self.client("s3").get_object(Bucket=self.names["bucket"], Key=f"jobs/{job_id}/artifacts/{name}")
+        return self.client("s3").get_object(
+            Bucket=self.names["bucket"], Key=f"jobs/{job_id}/artifacts/{name}"
+        )

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import pytest
-
 from worker.errors import ExitCode
 
 pytestmark = pytest.mark.container
 
 
-@pytest.mark.parametrize(("status", "error"), [
-    (429, "Site.RateLimited"),
-    (404, "Site.ClientError"),
-    (403, "Site.ClientError"),
-    (503, "Site.ServerError"),
-])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (429, "Site.RateLimited"),
+        (404, "Site.ClientError"),
+        (403, "Site.ClientError"),
+        (503, "Site.ServerError"),
+    ],
+)
 def test_a_main_frame_error_status_fails_the_job_with_its_class(worker, stack, site, status, error):
     url = site.url(f"/status/{status}")
-    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": url}}, {"extract": {"fields": {"h": {"selector": "h1"}}}}]})
+    job_id = stack.put_job(
+        "browse", {"steps": [{"goto": {"url": url}}, {"extract": {"fields": {"h": {"selector": "h1"}}}}]}
+    )
 
     code, execution = worker.run(job_id)
 
@@ -33,11 +37,16 @@ def test_a_main_frame_error_status_fails_the_job_with_its_class(worker, stack, s
 
 
 def test_a_click_that_navigates_to_a_server_error_fails_that_step(worker, stack, site):
-    job_id = stack.put_job("browse", {"steps": [
-        {"goto": {"url": site.url("/page")}},
-        {"click": {"selector": "#broken"}},
-        {"wait_for": {"timeoutMs": 500}},
-    ]})
+    job_id = stack.put_job(
+        "browse",
+        {
+            "steps": [
+                {"goto": {"url": site.url("/page")}},
+                {"click": {"selector": "#broken"}},
+                {"wait_for": {"timeoutMs": 500}},
+            ]
+        },
+    )
 
     code, _ = worker.run(job_id)
 
@@ -57,12 +66,17 @@ def test_a_redirect_to_a_server_error_fails_the_navigation(worker, stack, site):
 
 
 def test_error_statuses_of_subresources_and_redirects_do_not_fail_the_job(worker, stack, site):
-    job_id = stack.put_job("browse", {"steps": [
-        {"goto": {"url": site.url("/redirect?to=/page")}},
-        {"extract": {"fields": {"title": {"selector": "#title"}}}},
-    ]})
+    job_id = stack.put_job(
+        "browse",
+        {
+            "steps": [
+                {"goto": {"url": site.url("/redirect?to=/page")}},
+                {"extract": {"fields": {"title": {"selector": "#title"}}}},
+            ]
+        },
+    )
 
-    code, execution = worker.run(job_id)
+    code, _ = worker.run(job_id)
 
     assert code == ExitCode.SUCCEEDED, worker.calls
     assert stack.result(job_id)["data"] == {"step-2": {"title": "Hello fixture"}}

@@ -5,44 +5,54 @@ from __future__ import annotations
 import json
 
 import pytest
+from worker.errors import ExitCode
 
 from tests.container.site import CSV
 from tests.container.stack import TASK_ARN
-from worker.errors import ExitCode
 
 pytestmark = pytest.mark.container
 
 
 def test_every_step_type_runs_and_its_results_reach_s3_and_step_functions(worker, stack, site):
-    job_id = stack.put_job("browse", {"steps": [
-        {"goto": {"url": site.url("/page"), "waitUntil": "domcontentloaded"}},
-        {"wait_for": {"state": "load"}},
-        {"fill": {"selector": "#name", "value": "Ada"}},
-        {"click": {"selector": "#greet"}},
-        {"fill": {"selector": "#search", "value": "chromium"}},
-        {"press": {"selector": "#search", "key": "Enter"}},
-        {"click": {"selector": "#later"}},
-        {"wait_for": {"selector": "#late", "timeoutMs": 5000}},
-        {"wait_for": {"timeoutMs": 200}},
-        {"extract": {"name": "page", "fields": {
-            "title": {"selector": "#title"},
-            "greeting": {"selector": "#greeting", "text": True},
-            "searched": {"selector": "#searched"},
-            "late": {"selector": "#late"},
-            "items": {"selector": ".item", "all": True},
-            "links": {"selector": ".item", "attr": "href", "all": True},
-            "firstLink": {"selector": ".item", "attr": "href"},
-            "missing": {"selector": "#nothing-here"},
-            "missingAll": {"selector": ".nothing-here", "all": True},
-        }}},
-        {"extract": {"fields": {"heading": {"selector": "h1"}}}},
-        {"screenshot": {"name": "viewport"}},
-        {"screenshot": {"name": "whole.png", "fullPage": True}},
-        {"screenshot": {"selector": "#title"}},
-        {"pdf": {"name": "page"}},
-        {"download": {"selector": "#csv"}},
-        {"download": {"url": site.url("/file.csv"), "name": "fetched.csv"}},
-    ]})
+    job_id = stack.put_job(
+        "browse",
+        {
+            "steps": [
+                {"goto": {"url": site.url("/page"), "waitUntil": "domcontentloaded"}},
+                {"wait_for": {"state": "load"}},
+                {"fill": {"selector": "#name", "value": "Ada"}},
+                {"click": {"selector": "#greet"}},
+                {"fill": {"selector": "#search", "value": "chromium"}},
+                {"press": {"selector": "#search", "key": "Enter"}},
+                {"click": {"selector": "#later"}},
+                {"wait_for": {"selector": "#late", "timeoutMs": 5000}},
+                {"wait_for": {"timeoutMs": 200}},
+                {
+                    "extract": {
+                        "name": "page",
+                        "fields": {
+                            "title": {"selector": "#title"},
+                            "greeting": {"selector": "#greeting", "text": True},
+                            "searched": {"selector": "#searched"},
+                            "late": {"selector": "#late"},
+                            "items": {"selector": ".item", "all": True},
+                            "links": {"selector": ".item", "attr": "href", "all": True},
+                            "firstLink": {"selector": ".item", "attr": "href"},
+                            "missing": {"selector": "#nothing-here"},
+                            "missingAll": {"selector": ".nothing-here", "all": True},
+                        },
+                    }
+                },
+                {"extract": {"fields": {"heading": {"selector": "h1"}}}},
+                {"screenshot": {"name": "viewport"}},
+                {"screenshot": {"name": "whole.png", "fullPage": True}},
+                {"screenshot": {"selector": "#title"}},
+                {"pdf": {"name": "page"}},
+                {"download": {"selector": "#csv"}},
+                {"download": {"url": site.url("/file.csv"), "name": "fetched.csv"}},
+            ]
+        },
+    )
 
     code, execution = worker.run(job_id)
 
@@ -51,9 +61,17 @@ def test_every_step_type_runs_and_its_results_reach_s3_and_step_functions(worker
     result = stack.result(job_id)
     assert result["status"] == "SUCCEEDED" and result["taskArn"] == TASK_ARN and "error" not in result
     assert result["data"] == {
-        "page": {"title": "Hello fixture", "greeting": "Hi Ada", "searched": "searched chromium", "late": "arrived",
-                 "items": ["Alpha", "Beta", "Gamma"], "links": ["/a", "/b", "/c"], "firstLink": "/a",
-                 "missing": None, "missingAll": []},
+        "page": {
+            "title": "Hello fixture",
+            "greeting": "Hi Ada",
+            "searched": "searched chromium",
+            "late": "arrived",
+            "items": ["Alpha", "Beta", "Gamma"],
+            "links": ["/a", "/b", "/c"],
+            "firstLink": "/a",
+            "missing": None,
+            "missingAll": [],
+        },
         "step-11": {"heading": "Hello fixture"},
     }
     assert [s["type"] for s in result["steps"]][:3] == ["goto", "wait_for", "fill"]
@@ -63,7 +81,9 @@ def test_every_step_type_runs_and_its_results_reach_s3_and_step_functions(worker
     assert names == ["viewport.png", "whole.png", "step-14.png", "page.pdf", "report.csv", "fetched.csv"]
     viewport, whole = stack.artifact(job_id, "viewport.png"), stack.artifact(job_id, "whole.png")
     assert viewport["Body"].read()[:8] == b"\x89PNG\r\n\x1a\n" and viewport["ContentType"] == "image/png"
-    assert whole["ContentLength"] > 0 and _png_height(whole) > _png_height(stack.artifact(job_id, "viewport.png"))
+    assert whole["ContentLength"] > 0 and _png_height(whole) > _png_height(
+        stack.artifact(job_id, "viewport.png")
+    )
     assert stack.artifact(job_id, "page.pdf")["Body"].read()[:5] == b"%PDF-"
     for name in ("report.csv", "fetched.csv"):
         assert stack.artifact(job_id, name)["Body"].read() == CSV
@@ -112,9 +132,13 @@ def test_the_task_arn_is_registered_on_the_lock_and_the_record(worker, stack, si
 
 
 def test_a_job_whose_lock_is_held_by_another_job_does_not_run(worker, stack, site):
-    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": site.url("/page?must-not-load")}}]}, lock=False)
-    stack.client("dynamodb").put_item(TableName=stack.names["locks"], Item={
-        "pk": {"S": f"lock#tenant#{job_id}"}, "jobId": {"S": "someone-else"}})
+    job_id = stack.put_job(
+        "browse", {"steps": [{"goto": {"url": site.url("/page?must-not-load")}}]}, lock=False
+    )
+    stack.client("dynamodb").put_item(
+        TableName=stack.names["locks"],
+        Item={"pk": {"S": f"lock#tenant#{job_id}"}, "jobId": {"S": "someone-else"}},
+    )
 
     code, execution = worker.run(job_id)
 
@@ -124,13 +148,20 @@ def test_a_job_whose_lock_is_held_by_another_job_does_not_run(worker, stack, sit
     assert "/page?must-not-load" not in site.requests
 
 
-@pytest.mark.parametrize(("action", "params", "path"), [
-    ("browse", {"steps": [{"goto": {"url": "file:///etc/passwd"}}]}, "/steps/0/goto/url"),
-    ("browse", {"steps": [{"click": {"selector": "#a"}, "fill": {"selector": "#b", "value": "x"}}]}, "/steps/0"),
-    ("browse", {"steps": [{"wait_for": {"timeoutMs": 900000}}]}, "/steps/0/wait_for/timeoutMs"),
-    ("browse", {"steps": []}, "/steps"),
-    ("teleport", {}, None),
-])
+@pytest.mark.parametrize(
+    ("action", "params", "path"),
+    [
+        ("browse", {"steps": [{"goto": {"url": "file:///etc/passwd"}}]}, "/steps/0/goto/url"),
+        (
+            "browse",
+            {"steps": [{"click": {"selector": "#a"}, "fill": {"selector": "#b", "value": "x"}}]},
+            "/steps/0",
+        ),
+        ("browse", {"steps": [{"wait_for": {"timeoutMs": 900000}}]}, "/steps/0/wait_for/timeoutMs"),
+        ("browse", {"steps": []}, "/steps"),
+        ("teleport", {}, None),
+    ],
+)
 def test_invalid_params_fail_the_job_before_any_browsing(worker, stack, site, action, params, path):
     job_id = stack.put_job(action, params)
 
@@ -146,7 +177,11 @@ def test_invalid_params_fail_the_job_before_any_browsing(worker, stack, site, ac
     else:
         assert "unknown action 'teleport'" in cause["message"]
     result = stack.result(job_id)
-    assert result["status"] == "FAILED" and result["steps"] == [] and result["error"]["Error"] == "Job.InvalidParams"
+    assert (
+        result["status"] == "FAILED"
+        and result["steps"] == []
+        and result["error"]["Error"] == "Job.InvalidParams"
+    )
 
 
 def test_a_missing_job_record_is_a_worker_error(worker, stack):
