@@ -59,8 +59,8 @@ lint: setup $(SCAN_STAMP) ## cfn-lint (+ serverless rules), sam validate --lint,
 	sam validate --lint
 	ruff check .
 	$(PY) .checkov/translate.py template.yaml $(SCANNED_TEMPLATE)
-	$(CHECKOV) --framework cloudformation --external-checks-dir .checkov/checks -f $(SCANNED_TEMPLATE)
-	$(CHECKOV) --framework dockerfile -f container/Dockerfile
+	$(CHECKOV) --framework cloudformation dockerfile --external-checks-dir .checkov/checks \
+		-f $(SCANNED_TEMPLATE) -f container/Dockerfile
 	$(SCAN)/bandit --quiet --configfile pyproject.toml --recursive functions container/worker local
 
 build: setup ## sam build (no Docker: wheels for python3.13 arm64 are fetched by pip)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from local.inspector.server import InspectorServer, start
 from local.outputs import Target
+from tests.browser.pages import fill_of, node
 from tests.cli.operator_stack import (
     HOSTILE,
     OperatorStack,
@@ -25,12 +24,6 @@ from tests.cli.operator_stack import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.allow_hosts(["127.0.0.1", "localhost", "::1"])]
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "out" / "test-artifacts" / "inspector"
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 *(["--no-sandbox"] if os.geteuid() == 0 else [])]
 SUCCEEDED_FILL = "rgb(230, 244, 234)"
 FAILED_FILL = "rgb(253, 236, 234)"
 
@@ -42,38 +35,6 @@ def inspector(stack: OperatorStack) -> Iterator[InspectorServer]:
     server.shutdown()
     thread.join(timeout=10)
     server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (set CHROMIUM_PATH)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
-    yield page
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SHOTS / f"{request.node.name}.png", full_page=True)
-    context.close()
-    assert not errors, errors
-
-
-def node(page: Page, state: str):
-    return page.locator(f'svg.workflow g.node[data-state="{state}"]')
-
-
-def fill_of(page: Page, state: str) -> str:
-    return node(page, state).locator("rect").evaluate("rect => getComputedStyle(rect).fill")
 
 
 def finished_job_with_artifacts(stack: OperatorStack) -> tuple[str, str]:

@@ -7,6 +7,7 @@ they run as subprocesses; the venv is made by the Makefile's own rule when it is
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -194,4 +195,4 @@ def test_make_lint_ends_with_no_findings(scan_bin: Path) -> None:
     assert run.returncode == 0, f"make lint reported findings:\n{_tail(run)}"
     for framework in ("cloudformation", "dockerfile"):
         assert f"{framework} scan results" in run.stdout, f"checkov did not scan the {framework} files"
-    assert "Failed checks: 0" in run.stdout
+    assert re.search(r"Failed checks: [1-9]", run.stdout) is None

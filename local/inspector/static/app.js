@@ -6,6 +6,7 @@ const view = document.getElementById("view");
 const banner = document.getElementById("banner");
 const STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]);
+const MIN_SCALE = 0.55;  // below this the state names stop being readable: scroll instead
 let timer = null;
 let routeToken = 0;
 
@@ -42,6 +43,10 @@ function json(value) {
 
 function when(iso) {
   return iso ? new Date(iso).toLocaleString() : "";
+}
+
+function clock(iso) {
+  return iso ? new Date(iso).toISOString().slice(11, 23) : "";
 }
 
 function duration(ms) {
@@ -139,14 +144,14 @@ function stateDetails(run, execution) {
 
 function eventsTable(events) {
   return el("table", { id: "events" },
-    el("thead", {}, el("tr", {}, ["#", "Type", "State", "Elapsed", "Time", "Detail"].map((h) => el("th", {}, h)))),
+    el("thead", {}, el("tr", {}, ["#", "Type", "State", "Elapsed", "Time (UTC)", "Detail"].map((h) => el("th", {}, h)))),
     el("tbody", {}, events.map((e) => {
       const details = Object.entries(e).find(([k, v]) => k.endsWith("EventDetails") && v) || [null, {}];
       const d = details[1];
       const text = d.error ? `${d.error}: ${d.cause || ""}` : (d.resource ? `${d.resourceType}:${d.resource}` : "");
       return el("tr", { "data-type": e.type, className: /Failed|TimedOut|Aborted/.test(e.type) ? "error" : "" },
         el("td", {}, e.id), el("td", {}, e.type), el("td", {}, e.state || ""),
-        el("td", {}, duration(e.elapsed_ms)), el("td", {}, when(e.timestamp)), el("td", { className: "wrap" }, text));
+        el("td", {}, duration(e.elapsed_ms)), el("td", {}, clock(e.timestamp)), el("td", { className: "wrap" }, text));
     })));
 }
 
@@ -169,13 +174,14 @@ function jobPanel(detail) {
 
 function executionView(id) {
   let selected = null;
+  let fit = true;
   let last = null;
   const header = el("div");
   const graphBox = el("div", { className: "card graph-wrap", id: "graph" });
   const side = el("div", { className: "card", id: "details" });
   const eventsBox = el("div", { className: "card" });
   const jobBox = el("div", { className: "card" });
-  replace(el("section", {}, header, el("div", { className: "grid" }, graphBox, side),
+  replace(el("section", {}, header, el("div", { className: "grid wide-left" }, graphBox, side),
     el("div", { className: "grid" }, eventsBox, jobBox)));
 
   const legend = el("div", { className: "legend" }, [["SUCCEEDED", "ok"], ["FAILED", "bad"], ["CAUGHT", "caught"],
@@ -190,10 +196,15 @@ function executionView(id) {
       el("h1", {}, execution.name, " ", badge(execution.status)),
       el("p", { className: "muted" }, `${execution.executionArn} · started ${when(execution.startDate)} · `,
         `${execution.stopDate ? "took" : "running for"} ${duration(stop - new Date(execution.startDate))}`));
-    graphBox.replaceChildren(legend, drawGraph(graph, stateStatus, transitions, selected, (name) => {
-      selected = name;
-      render();
-    }));
+    const room = graphBox.clientWidth - 30;
+    const scale = fit && graph.width > room ? Math.max(MIN_SCALE, room / graph.width) : 1;
+    const zoom = el("button", { type: "button", id: "zoom", onclick: () => { fit = !fit; render(); } },
+      fit ? "Actual size" : "Fit");
+    graphBox.replaceChildren(el("div", { className: "graph-tools" }, legend, zoom),
+      drawGraph(graph, stateStatus, transitions, selected, (name) => {
+        selected = name;
+        render();
+      }, scale));
     side.replaceChildren(stateDetails(selected ? runOf(selected) || { name: selected, type: "", status: "NOT_VISITED" } : null, execution));
     eventsBox.replaceChildren(el("h2", {}, `Events (${last.events.length})`), eventsTable(last.events));
   }

@@ -20,9 +20,10 @@ function roundedPath(points) {
 }
 
 // graph: {nodes, edges, width, height}; status: {state: STATUS}; transitions: [[from, to], ...]
-function drawGraph(graph, status, transitions, selected, onSelect) {
+// scale: 1 draws at full size; fitting a large workflow into its column uses a smaller one
+function drawGraph(graph, status, transitions, selected, onSelect, scale) {
   const svg = svgEl("svg", {
-    class: "workflow", width: graph.width, height: graph.height,
+    class: "workflow", width: Math.round(graph.width * scale), height: Math.round(graph.height * scale),
     viewBox: `0 0 ${graph.width} ${graph.height}`, role: "img", "aria-label": "workflow graph",
   });
   const defs = svgEl("defs");
