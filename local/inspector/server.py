@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -192,12 +193,18 @@ class InspectorHandler(BaseHTTPRequestHandler):
         self._dispatch(self.POST_ROUTES)
 
 
-def start(target: Target, host: str = "127.0.0.1", port: int = 0) -> tuple[InspectorServer, threading.Thread]:
-    """Serve on a background thread (tests, the demo); stop with server.shutdown()."""
+@contextmanager
+def running(target: Target, host: str = "127.0.0.1", port: int = 0) -> Iterator[InspectorServer]:
+    """Serve on a background thread while the block runs (tests, the demo)."""
     server = InspectorServer((host, port), target)
     thread = threading.Thread(target=server.serve_forever, name="inspector", daemon=True)
     thread.start()
-    return server, thread
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
 
 
 def serve(target: Target, host: str, port: int, announce: Callable[[str], None]) -> None:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from local.inspector.server import InspectorServer, start
+from local.inspector.server import InspectorServer, running
 from local.outputs import Target
 from tests.browser.pages import fill_of, node
 from tests.cli.operator_stack import (
@@ -30,11 +30,8 @@ FAILED_FILL = "rgb(253, 236, 234)"
 
 @pytest.fixture(scope="module")
 def inspector(stack: OperatorStack) -> Iterator[InspectorServer]:
-    server, thread = start(Target(stack.name, stack.url), "127.0.0.1", 0)
-    yield server
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with running(Target(stack.name, stack.url)) as server:
+        yield server
 
 
 def finished_job_with_artifacts(stack: OperatorStack) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from typer.testing import CliRunner
 
 from local.cli import app
-from local.inspector.server import InspectorServer, start
+from local.inspector.server import InspectorServer, running
 from local.outputs import Target
 from tests.browser.pages import SHOTS, node
 from tests.cli.local_stack_process import RunningStack
@@ -28,11 +28,8 @@ DOCS_IMAGE = ROOT / "docs" / "img" / "inspector-execution.png"
 
 @pytest.fixture(scope="module")
 def inspector(local_stack: RunningStack) -> Iterator[InspectorServer]:
-    server, thread = start(Target(local_stack.name, local_stack.url), "127.0.0.1", 0)
-    yield server
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with running(Target(local_stack.name, local_stack.url)) as server:
+        yield server
 
 
 def submit_forbidden_job(stack: RunningStack, tmp_path: Path) -> str:

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from local.inspector.server import InspectorServer, start
+from local.inspector.server import InspectorServer, running
 from local.outputs import Target
 from tests.cli.operator_stack import HOSTILE, OperatorStack, dead_letter, png, start_job, wait_for_status
 
@@ -18,11 +18,8 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture(scope="module")
 def inspector(stack: OperatorStack) -> Iterator[InspectorServer]:
-    server, thread = start(Target(stack.name, stack.url), "127.0.0.1", 0)
-    yield server
-    server.shutdown()
-    thread.join(timeout=10)
-    server.server_close()
+    with running(Target(stack.name, stack.url)) as server:
+        yield server
 
 
 def get(inspector: InspectorServer, path: str, **kwargs) -> requests.Response:
