@@ -4,11 +4,9 @@ Every STOPPED task of the cluster comes here, including those that already repor
 failure: for them Step Functions answers that the token is no longer open, which is expected.
 """
 
-from __future__ import annotations
-
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -41,7 +39,7 @@ class StoppedTask:
     containers: list[dict[str, Any]]
 
     @classmethod
-    def from_detail(cls, detail: dict[str, Any]) -> StoppedTask:
+    def from_detail(cls, detail: dict[str, Any]) -> Self:
         env: dict[str, str] = {}
         for override in (detail.get("overrides") or {}).get("containerOverrides") or []:
             for variable in override.get("environment") or []:

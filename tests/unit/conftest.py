@@ -7,7 +7,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -53,26 +53,11 @@ class Stack:
     dlq_url: str
     state_machine_arn: str
     cluster_arn: str
-
-    @property
-    def ddb(self) -> Any:
-        return boto3.client("dynamodb", region_name=REGION)
-
-    @property
-    def s3(self) -> Any:
-        return boto3.client("s3", region_name=REGION)
-
-    @property
-    def sqs(self) -> Any:
-        return boto3.client("sqs", region_name=REGION)
-
-    @property
-    def sfn(self) -> Any:
-        return boto3.client("stepfunctions", region_name=REGION)
-
-    @property
-    def ecs(self) -> Any:
-        return boto3.client("ecs", region_name=REGION)
+    ddb: Any = field(default_factory=lambda: boto3.client("dynamodb", region_name=REGION))
+    s3: Any = field(default_factory=lambda: boto3.client("s3", region_name=REGION))
+    sqs: Any = field(default_factory=lambda: boto3.client("sqs", region_name=REGION))
+    sfn: Any = field(default_factory=lambda: boto3.client("stepfunctions", region_name=REGION))
+    ecs: Any = field(default_factory=lambda: boto3.client("ecs", region_name=REGION))
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         from jobcore.ddb import plain

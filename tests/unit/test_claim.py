@@ -42,7 +42,7 @@ def tokens(stack, rate_key: str) -> float | None:
 
 
 def test_sample_event_claims_token_lock_slot_and_job_at_once(stack, app, event, lambda_context):
-    request_event = event("claim")
+    request_event = event("claim-request")
     submitted(stack, request_event["jobId"], request_event["lockKey"])
     claim_app = app("claim")
 
@@ -150,10 +150,16 @@ def test_full_capacity_waits_without_spending_a_token(stack):
     assert {stack.lease(slot_key(n))["jobId"] for n in (0, 1)} == {"job-1", "job-2"}
 
 
-def test_capacity_wait_is_no_longer_than_the_soonest_lease_expiry(stack):
+def one_short_lease(stack, lock: str) -> tuple[Settings, FixedClock]:
+    """The only slot, held by a job whose lease (no grace) lasts 10 s from T0."""
     config = settings(max_concurrent_tasks=1, lease_grace_seconds=0)
     clock = FixedClock(T0)
-    claim(stack.ddb, config, submitted(stack, "job-1", "acct#1", timeout=10), clock)
+    claim(stack.ddb, config, submitted(stack, "job-short", lock, timeout=10), clock)
+    return config, clock
+
+
+def test_capacity_wait_is_no_longer_than_the_soonest_lease_expiry(stack):
+    config, clock = one_short_lease(stack, "acct#1")
     clock.advance(7)
 
     result = claim(stack.ddb, config, submitted(stack, "job-2", "acct#2"), clock)
@@ -162,9 +168,7 @@ def test_capacity_wait_is_no_longer_than_the_soonest_lease_expiry(stack):
 
 
 def test_an_expired_lease_is_taken_over_lock_and_slot(stack):
-    config = settings(max_concurrent_tasks=1, lease_grace_seconds=0)
-    clock = FixedClock(T0)
-    claim(stack.ddb, config, submitted(stack, "job-stale", "acct#1", timeout=10), clock)
+    config, clock = one_short_lease(stack, "acct#1")
     clock.advance(10)
 
     result = claim(stack.ddb, config, submitted(stack, "job-next", "acct#1"), clock)
