@@ -86,6 +86,17 @@ def test_a_repeated_claim_of_the_same_execution_spends_nothing(stack):
     assert tokens(stack, "acct#1") == pytest.approx(9)
 
 
+def test_an_expired_lease_is_never_reported_as_a_live_claim_even_to_its_own_execution(stack):
+    config, clock = one_short_lease(stack, "acct#1")
+    request = submitted(stack, "job-short", "acct#1", timeout=10)  # the job waits to run again
+    clock.advance(10)
+
+    result = claim(stack.ddb, config, request, clock)
+
+    assert result["leaseExpiresAt"] == "2025-01-15T09:30:20Z"
+    assert stack.lease(lock_key("acct#1"))["claimedAt"] == iso_ms(T0 + 10_000)
+
+
 def test_a_live_lock_of_another_job_is_locked_and_spends_no_token(stack):
     holder = submitted(stack, "job-holder", "acct#1")
     claim(stack.ddb, settings(), holder, FixedClock(T0))

@@ -93,6 +93,7 @@ def decide(request: ClaimRequest, leases: Leases, settings: Settings, now_ms: in
         lock is not None
         and lock["jobId"] == request.job_id
         and lock.get("executionArn") == request.execution_arn
+        and not is_expired(lock, now_s)
     ):
         # The claim already committed (a retried invocation): report it again, spend nothing.
         return {"outcome": Outcome.CLAIMED, "slot": lock["slot"], "leaseExpiresAt": lock["leaseExpiresAt"]}
