@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime
 import functools
 import json
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -34,6 +36,14 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.state import state as state_module
+
+# The factory imports every comparison operator, so that all of them are subclasses of Operator here.
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator import factory as _  # noqa: F401
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.implementations import (
+    is_operator,
+)
+from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.operator import Operator
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_ecs as ecs_integration,
 )
@@ -49,6 +59,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.utils import camel_to_snake_case
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -104,6 +115,8 @@ def apply() -> None:
         _shim_send_task_failure_cause()
         _shim_ecs_capacity_provider_strategy()
         _shim_heartbeat_timeout_error_name()
+        _shim_choice_context_object_paths()
+        _shim_timestamps()
         _shim_cloudformation_state_machines()
         _shim_ecs_task_lifecycle()
         _shim_ecs_numeric_container_properties()
@@ -194,6 +207,60 @@ def _shim_heartbeat_timeout_error_name() -> None:
         )
 
     StateTask._from_error = from_error
+
+
+# --- Step Functions: Choice comparisons against the context object -----------------------------------------
+# A *Path comparison whose value is a context object path (e.g. "TimestampGreaterThanPath":
+# "$$.State.EnteredTime") fails in moto with a JSONPath parse error; AWS resolves it like any reference path.
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_all_subclasses(direct))]
+
+
+def _shim_choice_context_object_paths() -> None:
+    operators = {cls.impl_name(): cls for cls in _all_subclasses(Operator) if "impl_name" in vars(cls)}
+    for name, path_operator in operators.items():
+        literal_operator = operators.get(name.removesuffix("Path"))
+        if not name.endswith("Path") or literal_operator is None:
+            continue
+
+        def evaluate(env, value, _path=path_operator.eval, _literal=literal_operator.eval):
+            if isinstance(value, str) and value.startswith("$$"):
+                context = env.states.context_object.context_object_data
+                return _literal(env, extract_json("$" + value[2:], context))
+            return _path(env, value)
+
+        path_operator.eval = staticmethod(evaluate)
+
+
+# --- Step Functions: timestamps ---------------------------------------------------------------------------
+# moto writes $$.State.EnteredTime as Python's isoformat ("...17.293123+00:00") where AWS writes
+# "...17.293Z", and its Timestamp* comparisons accept only "%Y-%m-%dT%H:%M:%SZ", so any RFC 3339 value with
+# fractional seconds or an offset (AWS accepts both) compares as false.
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def aws_timestamp(moment: datetime.datetime) -> str:
+    """The way Step Functions writes times in the context object: UTC, milliseconds, Z."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _shim_timestamps() -> None:
+    original_state_data = state_module.StateData
+
+    def state_data(**fields):
+        fields["EnteredTime"] = aws_timestamp(datetime.datetime.fromisoformat(fields["EnteredTime"]))
+        return original_state_data(**fields)
+
+    def string_to_timestamp(string):
+        if not isinstance(string, str) or not _RFC3339.match(string):
+            return None
+        return datetime.datetime.fromisoformat(string).astimezone(datetime.UTC)
+
+    state_module.StateData = state_data
+    is_operator.IsTimestamp.string_to_timestamp = staticmethod(string_to_timestamp)
 
 
 # --- CloudFormation: AWS::StepFunctions::StateMachine --------------------------------------------------
