@@ -21,11 +21,12 @@ from typer.core import TyperGroup
 
 from local.outputs import LOCAL_ENDPOINT, PROJECT_ROOT, OperatorError, Target, default_stack_name
 
-if str(PROJECT_ROOT / "functions" / "shared") not in sys.path:
-    sys.path.append(str(PROJECT_ROOT / "functions" / "shared"))  # jobcore, when run from a checkout
+for _package_root in (PROJECT_ROOT / "functions" / "shared", PROJECT_ROOT / "container"):
+    if str(_package_root) not in sys.path:  # jobcore and worker, when run from a checkout
+        sys.path.append(str(_package_root))
 
-from local import dlq, jobs, locks, sessions
-from local.timeline import TERMINAL_STATUSES, build_timeline, event_summary
+from local import dlq, jobs, locks  # noqa: E402 - after the path set-up above
+from local.timeline import TERMINAL_STATUSES, build_timeline, event_summary  # noqa: E402
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -349,27 +350,44 @@ def dlq_redrive(
 @locks_app.command("purge-expired")
 def locks_purge_expired(
     ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list them.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the expired leases.")] = False,
 ) -> None:
-    """Delete lock and slot leases that expired (a live lease is never touched)."""
-    purged = locks.purge_expired(_target(ctx), dry_run=dry_run)
-    verb = "would purge" if dry_run else "purged"
-    for item in purged:
-        ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(item.lease_expired_at))
-        out.print(f"{verb} {item.pk} (job {item.job_id}, lease ended {ended})", highlight=False)
-    out.print(f"{verb} {len(purged)} expired lease(s)")
+    """End the jobs whose lease expired and release their locks and slots (the cleanup sweep)."""
+    target = _target(ctx)
+    if dry_run:
+        holders = locks.expired_lease_holders(target)
+        for job_id, lock_key in sorted(holders.items()):
+            out.print(f"would end {job_id} (lock {lock_key or '-'})", highlight=False)
+        out.print(f"{len(holders)} job(s) hold an expired lease")
+        return
+    swept = locks.sweep(target)
+    for result in swept:
+        released = (["its lock"] if result.get("releasedLock") else []) + \
+            [f"slot {n}" for n in result.get("releasedSlots", [])]
+        out.print(f"{result['jobId']}: {'ended TIMED_OUT' if result['ended'] else 'had already ended'}, "
+                  f"released {', '.join(released) or 'nothing'}", highlight=False)
+    out.print(f"swept {len(swept)} job(s) with an expired lease")
 
 
 @sessions_app.command("upload")
 def sessions_upload(
     ctx: typer.Context,
     account: Annotated[str, typer.Option(help="The account the session belongs to (a job's `session`).")],
-    cookies: Annotated[Path, typer.Option(help="Playwright storage state JSON (context.storage_state()).")],
+    cookies: Annotated[Path, typer.Option(help="A cookie list or a Playwright storage state (JSON).")],
 ) -> None:
-    """Store an account's browser session encrypted with the project's KMS key."""
-    state = sessions.read_storage_state(cookies)
-    uri = sessions.upload_session(_target(ctx), account, state, updated_by=f"cli:{getpass.getuser()}")
-    out.print(f"stored {len(state['cookies'])} cookie(s) for {account!r} at {uri}", highlight=False)
+    """Store an account's cookies, encrypted with the project's KMS key, where the worker loads them."""
+    from worker.sessions import SessionStore
+
+    target = _target(ctx)
+    outputs = target.outputs
+    store = SessionStore(s3=target.client("s3"), ddb=target.client("dynamodb"),
+                         bucket=outputs["ArtifactsBucketName"], table=outputs["SessionsTableName"],
+                         kms_key_id=outputs["KmsKeyArn"])
+    try:
+        uri = store.upload_cookies(account, json.loads(_read_text(cookies)), f"cli:{getpass.getuser()}")
+    except ValueError as error:  # not JSON, not cookies, a bad account name
+        raise OperatorError(f"{cookies}: {error}", exit_code=2) from error
+    out.print(f"stored the session of {account!r} at {uri}", highlight=False)
 
 
 @app.command()

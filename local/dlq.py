@@ -43,10 +43,16 @@ class DeadLetter:
     def to_json(self) -> dict[str, Any]:
         body = self.body or {}
         return {
-            "messageId": self.message_id, "jobId": self.job_id, "status": body.get("status"),
-            "error": body.get("error"), "lockKey": body.get("lockKey"), "failedAt": body.get("failedAt"),
-            "source": body.get("source"), "executionArn": body.get("executionArn"),
-            "sentAt": self.sent_at, "receiveCount": self.receive_count,
+            "messageId": self.message_id,
+            "jobId": self.job_id,
+            "status": body.get("status"),
+            "error": body.get("error"),
+            "lockKey": body.get("lockKey"),
+            "failedAt": body.get("failedAt"),
+            "source": body.get("source"),
+            "executionArn": body.get("executionArn"),
+            "sentAt": self.sent_at,
+            "receiveCount": self.receive_count,
             "rawBody": None if self.body is not None else self.raw_body,
         }
 
@@ -59,17 +65,23 @@ def _parse(message: dict[str, Any]) -> DeadLetter:
     attributes = message.get("Attributes", {})
     sent = attributes.get("SentTimestamp")
     return DeadLetter(
-        message_id=message["MessageId"], receipt_handle=message["ReceiptHandle"],
-        body=body if isinstance(body, dict) else None, raw_body=message["Body"],
-        sent_at=int(sent) if sent else None, receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
+        message_id=message["MessageId"],
+        receipt_handle=message["ReceiptHandle"],
+        body=body if isinstance(body, dict) else None,
+        raw_body=message["Body"],
+        sent_at=int(sent) if sent else None,
+        receive_count=int(attributes.get("ApproximateReceiveCount", 0)),
     )
 
 
 def _receive(target: Target, visibility: int, wait_seconds: int = 0) -> list[DeadLetter]:
     try:
         response = target.client("sqs").receive_message(
-            QueueUrl=target.outputs["DeadLetterQueueUrl"], MaxNumberOfMessages=10,
-            VisibilityTimeout=visibility, WaitTimeSeconds=wait_seconds, AttributeNames=["All"],
+            QueueUrl=target.outputs["DeadLetterQueueUrl"],
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=visibility,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
         )
     except ClientError as error:
         raise OperatorError(f"cannot read the DLQ: {error.response['Error']['Message']}") from error
@@ -80,19 +92,25 @@ def _release(target: Target, letters: list[DeadLetter]) -> None:
     """Make received messages visible again at once: listing must not hide them from anyone."""
     queue = target.outputs["DeadLetterQueueUrl"]
     for start in range(0, len(letters), 10):
-        batch = letters[start:start + 10]
-        target.client("sqs").change_message_visibility_batch(QueueUrl=queue, Entries=[
-            {"Id": str(i), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
-            for i, letter in enumerate(batch)
-        ])
+        batch = letters[start : start + 10]
+        target.client("sqs").change_message_visibility_batch(
+            QueueUrl=queue,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": letter.receipt_handle, "VisibilityTimeout": 0}
+                for i, letter in enumerate(batch)
+            ],
+        )
 
 
 def list_dead_letters(target: Target, limit: int = 100) -> list[DeadLetter]:
     seen: dict[str, DeadLetter] = {}
     try:
         while len(seen) < limit:
-            batch = [letter for letter in _receive(target, LIST_VISIBILITY_SECONDS)
-                     if letter.message_id not in seen]
+            batch = [
+                letter
+                for letter in _receive(target, LIST_VISIBILITY_SECONDS)
+                if letter.message_id not in seen
+            ]
             if not batch:
                 break
             seen.update((letter.message_id, letter) for letter in batch)
@@ -110,8 +128,10 @@ def _take(target: Target, message_id: str, deadline_seconds: float) -> DeadLette
         _release(target, [letter for letter in batch if letter.message_id != message_id])
         if wanted:
             return wanted[0]
-    raise OperatorError(f"message {message_id!r} is not in the DLQ (or stayed in flight for "
-                        f"{deadline_seconds:.0f}s)", exit_code=3)
+    raise OperatorError(
+        f"message {message_id!r} is not in the DLQ (or stayed in flight for {deadline_seconds:.0f}s)",
+        exit_code=3,
+    )
 
 
 def redrive_job(target: Target, original: dict[str, Any], message_id: str) -> tuple[str, bool]:
@@ -138,8 +158,13 @@ class RedriveResult:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"messageId": self.message_id, "jobId": self.job_id, "newJobId": self.new_job_id,
-                "executionArn": self.execution_arn, "error": self.error}
+        return {
+            "messageId": self.message_id,
+            "jobId": self.job_id,
+            "newJobId": self.new_job_id,
+            "executionArn": self.execution_arn,
+            "error": self.error,
+        }
 
 
 def _wait_for_execution(target: Target, arn: str, deadline_seconds: float) -> bool:
@@ -167,8 +192,11 @@ def redrive_letter(target: Target, letter: DeadLetter, start_deadline: float = 6
     if not (resumed and describe_execution(target, arn) is not None):
         job = {key: original[key] for key in JOB_FIELDS if original.get(key) is not None}
         job["jobId"] = new_id
-        job["meta"] = {**(original.get("meta") or {}), "redriveOf": letter.job_id,
-                       "redriveMessageId": letter.message_id}
+        job["meta"] = {
+            **(original.get("meta") or {}),
+            "redriveOf": letter.job_id,
+            "redriveMessageId": letter.message_id,
+        }
         try:
             submit_direct(target, job)
         except OperatorError as error:
@@ -177,16 +205,20 @@ def redrive_letter(target: Target, letter: DeadLetter, start_deadline: float = 6
     if not _wait_for_execution(target, arn, start_deadline):
         record = get_job(target, new_id) or {}
         why = record.get("rejection") or record.get("error") or "no execution appeared"
-        result.error = f"{new_id!r} did not start within {start_deadline:.0f}s: {json.dumps(why)} " \
-                       "(left in the DLQ)"
+        result.error = (
+            f"{new_id!r} did not start within {start_deadline:.0f}s: {json.dumps(why)} (left in the DLQ)"
+        )
         return result
     result.execution_arn = arn
     try:
-        target.client("sqs").delete_message(QueueUrl=target.outputs["DeadLetterQueueUrl"],
-                                            ReceiptHandle=letter.receipt_handle)
+        target.client("sqs").delete_message(
+            QueueUrl=target.outputs["DeadLetterQueueUrl"], ReceiptHandle=letter.receipt_handle
+        )
     except ClientError as error:
-        result.error = (f"{new_id!r} started but the message could not be deleted "
-                        f"({error.response['Error']['Message']}); redriving it again resumes, no duplicate")
+        result.error = (
+            f"{new_id!r} started but the message could not be deleted "
+            f"({error.response['Error']['Message']}); redriving it again resumes, no duplicate"
+        )
     return result
 
 
@@ -200,8 +232,11 @@ def redrive(target: Target, message_id: str | None, start_deadline: float = 60) 
             if message_id is not None:
                 batch = [] if done else [_take(target, message_id, deadline_seconds=20)]
             else:
-                batch = [letter for letter in _receive(target, REDRIVE_VISIBILITY_SECONDS, wait_seconds=1)
-                         if letter.message_id not in done]
+                batch = [
+                    letter
+                    for letter in _receive(target, REDRIVE_VISIBILITY_SECONDS, wait_seconds=1)
+                    if letter.message_id not in done
+                ]
             if not batch:
                 return results
             for letter in batch:

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
+from jobcore.cleanup import expired_lease_holders as _expired_lease_holders
+from jobcore.config import Settings
 from jobcore.ddb import plain
-from jobcore.keys import LOCK_PREFIX, SLOT_PREFIX, bucket_key, lock_key
+from jobcore.keys import bucket_key, lock_key
 
 from local.outputs import OperatorError, Target
 
 
-def _table(target: Target) -> Any:
-    return target.table(target.outputs["LocksTableName"])
-
-
 def key_state(target: Target, lock_key_value: str | None, rate_key: str | None) -> dict[str, Any]:
     """The lock held for lockKey and the token bucket of rateKey, as stored (None when absent)."""
-    table = _table(target)
+    table = target.table(target.outputs["LocksTableName"])
     state: dict[str, Any] = {"lock": None, "bucket": None}
     try:
         if lock_key_value:
@@ -37,44 +35,27 @@ def key_state(target: Target, lock_key_value: str | None, rate_key: str | None) 
     return state
 
 
-@dataclass
-class Purged:
-    pk: str
-    job_id: str | None
-    lease_expired_at: int
-
-
-def purge_expired(target: Target, now: float | None = None, dry_run: bool = False) -> list[Purged]:
-    """Delete lock# and slot# leases whose lease has expired.
-
-    Each delete is conditional on the lease still being the expired one, so a claim that takes the
-    lock over between the scan and the delete is never undone.
-    """
-    now = time.time() if now is None else now
-    table = _table(target)
-    expired = (Attr("pk").begins_with(LOCK_PREFIX) | Attr("pk").begins_with(SLOT_PREFIX)) & Attr(
-        "leaseExpiresAtEpoch"
-    ).lt(int(now))
-    purged: list[Purged] = []
-    kwargs: dict[str, Any] = {"FilterExpression": expired}
+def expired_lease_holders(target: Target) -> dict[str, str | None]:
+    """jobId -> lockKey of every job holding a lock or slot whose lease has expired (read only)."""
+    settings = Settings(locks_table=target.outputs["LocksTableName"])
     try:
-        while True:
-            page = table.scan(**kwargs)
-            for item in page.get("Items", []):
-                lease = item["leaseExpiresAtEpoch"]
-                if not dry_run:
-                    try:
-                        table.delete_item(
-                            Key={"pk": item["pk"]},
-                            ConditionExpression=Attr("leaseExpiresAtEpoch").eq(lease),
-                        )
-                    except ClientError as error:
-                        if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                            continue  # taken over meanwhile: it is a live lease now
-                        raise
-                purged.append(Purged(item["pk"], item.get("jobId"), int(lease)))
-            if "LastEvaluatedKey" not in page:
-                return purged
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return _expired_lease_holders(target.client("dynamodb"), settings, int(time.time()))
     except ClientError as error:
-        raise OperatorError(f"cannot purge LocksTable: {error.response['Error']['Message']}") from error
+        raise OperatorError(f"cannot read LocksTable: {error.response['Error']['Message']}") from error
+
+
+def sweep(target: Target) -> list[dict[str, Any]]:
+    """Run the cleanup function's scheduled sweep now, with its own permissions and logic."""
+    function = target.outputs["CleanupFunctionName"]
+    event = {"version": "0", "id": f"cli-{time.time_ns()}", "detail-type": "Scheduled Event",
+             "source": "aws.events", "account": "", "region": target.session.region_name or "",
+             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+             "resources": ["browserjobs-cli:locks-purge-expired"], "detail": {}}
+    try:
+        response = target.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
+    except ClientError as error:
+        raise OperatorError(f"cannot invoke {function}: {error.response['Error']['Message']}") from error
+    answer = json.loads(response["Payload"].read() or b"null")
+    if response.get("FunctionError"):
+        raise OperatorError(f"the sweep failed: {json.dumps(answer)}")
+    return answer["swept"]

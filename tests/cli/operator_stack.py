@@ -1,9 +1,10 @@
-"""A small stack for the operator tools' tests: the real intake behind a moto endpoint.
+"""A small stack for the operator tools' tests: the real intake and cleanup behind a moto endpoint.
 
 It carries every Output the CLI and the inspector read, the tables/queues/bucket/key they touch, the
-real intake function (run by the local Lambda runtime, so `submit --direct` and redrive start real
-executions) and a compact state machine of the job workflow's shape (lock check, claim, browser task,
-success or failure) built from Pass/Choice/Wait states, so executions finish in moto without ECS.
+real intake and cleanup functions (run by the local Lambda runtime, so `submit --direct` and redrive
+start real executions and `locks purge-expired` runs the real sweep) and a compact state machine of
+the job workflow's shape (lock check, claim, browser task, success or failure) built from
+Pass/Choice/Wait states, so executions finish in moto without ECS.
 """
 
 from __future__ import annotations
@@ -127,10 +128,12 @@ TEMPLATE: dict[str, Any] = {
         "Key": {"Type": "AWS::KMS::Key",
                 "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}}},
     },
-    "Parameters": {"StateMachineArn": {"Type": "String"}, "IntakeFunctionName": {"Type": "String"}},
+    "Parameters": {"StateMachineArn": {"Type": "String"}, "IntakeFunctionName": {"Type": "String"},
+                   "CleanupFunctionName": {"Type": "String"}},
     "Outputs": {
         "StateMachineArn": {"Value": {"Ref": "StateMachineArn"}},
         "IntakeFunctionName": {"Value": {"Ref": "IntakeFunctionName"}},
+        "CleanupFunctionName": {"Value": {"Ref": "CleanupFunctionName"}},
         "JobsTableName": {"Value": {"Ref": "JobsTable"}},
         "LocksTableName": {"Value": {"Ref": "LocksTable"}},
         "SessionsTableName": {"Value": {"Ref": "SessionsTable"}},
@@ -143,6 +146,9 @@ TEMPLATE: dict[str, Any] = {
 }
 
 
+FUNCTIONS = ("intake", "cleanup")  # the real handlers the operator tools drive
+
+
 def deploy(url: str, name: str) -> OperatorStack:
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
     sfn = session.client("stepfunctions", endpoint_url=url)
@@ -151,21 +157,23 @@ def deploy(url: str, name: str) -> OperatorStack:
     machine = sfn.create_state_machine(name=f"{name}-jobs", definition=json.dumps(WORKFLOW), roleArn=role,
                                        type="STANDARD")["stateMachineArn"]
     cfn = session.client("cloudformation", endpoint_url=url)
-    function_name = f"{name}-intake"
     cfn.create_stack(StackName=name, TemplateBody=json.dumps(TEMPLATE), Parameters=[
         {"ParameterKey": "StateMachineArn", "ParameterValue": machine},
-        {"ParameterKey": "IntakeFunctionName", "ParameterValue": function_name}])
+        {"ParameterKey": "IntakeFunctionName", "ParameterValue": f"{name}-intake"},
+        {"ParameterKey": "CleanupFunctionName", "ParameterValue": f"{name}-cleanup"}])
     outputs = {o["OutputKey"]: o["OutputValue"]
                for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
-    session.client("lambda", endpoint_url=url).create_function(
-        FunctionName=function_name, Runtime="python3.13", Role=role, Handler="app.lambda_handler",
-        Code={"ZipFile": _zip(ROOT / "functions" / "intake")}, Timeout=30,
-        Environment={"Variables": {
-            "POWERTOOLS_SERVICE_NAME": "browserjobs", "POWERTOOLS_METRICS_NAMESPACE": "BrowserJobs",
-            "JOBS_TABLE": outputs["JobsTableName"], "LOCKS_TABLE": outputs["LocksTableName"],
-            "ARTIFACTS_BUCKET": outputs["ArtifactsBucketName"], "STATE_MACHINE_ARN": machine,
-            "JOB_DLQ_URL": outputs["DeadLetterQueueUrl"]}},
-    )
+    for function in FUNCTIONS:
+        session.client("lambda", endpoint_url=url).create_function(
+            FunctionName=f"{name}-{function}", Runtime="python3.13", Role=role, Handler="app.lambda_handler",
+            Code={"ZipFile": _zip(ROOT / "functions" / function)}, Timeout=30,
+            Environment={"Variables": {
+                "POWERTOOLS_SERVICE_NAME": "browserjobs", "POWERTOOLS_METRICS_NAMESPACE": "BrowserJobs",
+                "JOBS_TABLE": outputs["JobsTableName"], "LOCKS_TABLE": outputs["LocksTableName"],
+                "ARTIFACTS_BUCKET": outputs["ArtifactsBucketName"], "STATE_MACHINE_ARN": machine,
+                "JOB_DLQ_URL": outputs["DeadLetterQueueUrl"],
+                "CLUSTER_ARN": f"arn:aws:ecs:{REGION}:123456789012:cluster/{name}"}},
+        )
     return OperatorStack(url, name, outputs)
 
 
@@ -182,8 +190,9 @@ class StackEnvironment:
     def deploy(self) -> OperatorStack:
         name = f"ops-{uuid.uuid4().hex[:8]}"
         stack = deploy(self.url, name)
-        self.runtime.register_sources({f"{name}-intake": FunctionSource(
-            code_dir=ROOT / "functions" / "intake", layer_dirs=(ROOT / "functions" / "shared",))})
+        self.runtime.register_sources({f"{name}-{function}": FunctionSource(
+            code_dir=ROOT / "functions" / function, layer_dirs=(ROOT / "functions" / "shared",))
+            for function in FUNCTIONS})
         return stack
 
     def stop(self) -> None:

@@ -286,24 +286,33 @@ def test_dlq_redrive_of_an_unknown_message(stack):
 
 # -- locks and sessions ----------------------------------------------------------------------------
 
-def test_locks_purge_expired_removes_only_expired_leases(stack):
+def test_locks_purge_expired_ends_the_overdue_job_and_frees_only_expired_leases(stack):
+    overdue_id, overdue_arn = start_job(stack, "wait-overdue")  # its execution is still waiting
+    live_id, _ = start_job(stack, "acct-live")
     table = stack.table("LocksTableName")
     now = int(time.time())
-    table.put_item(Item={"pk": "lock#expired", "jobId": "old", "leaseExpiresAtEpoch": now - 60})
-    table.put_item(Item={"pk": "lock#live", "jobId": "current", "leaseExpiresAtEpoch": now + 600})
-    table.put_item(Item={"pk": "slot#3", "jobId": "old", "leaseExpiresAtEpoch": now - 5})
-    table.put_item(Item={"pk": "bucket#acct", "tokens": 1, "refilledAtMs": now * 1000})
+    table.put_item(Item={"pk": "lock#wait-overdue", "jobId": overdue_id, "leaseExpiresAtEpoch": now - 60})
+    table.put_item(Item={"pk": "slot#3", "jobId": overdue_id, "lockKey": "wait-overdue",
+                         "leaseExpiresAtEpoch": now - 60})
+    table.put_item(Item={"pk": "lock#acct-live", "jobId": live_id, "leaseExpiresAtEpoch": now + 600})
+    table.put_item(Item={"pk": "bucket#acct-live", "tokens": 1, "refilledAtMs": now * 1000})
 
     dry = run(stack, "locks", "purge-expired", "--dry-run")
-    assert dry.exit_code == 0 and "would purge 2 expired lease(s)" in dry.stdout
-    assert "Item" in table.get_item(Key={"pk": "lock#expired"})
+    assert dry.exit_code == 0, dry.output
+    assert f"would end {overdue_id} (lock wait-overdue)" in dry.stdout and live_id not in dry.stdout
+    assert "Item" in table.get_item(Key={"pk": "lock#wait-overdue"})
 
     result = run(stack, "locks", "purge-expired")
     assert result.exit_code == 0, result.output
-    assert "purged 2 expired lease(s)" in result.stdout
+    assert f"{overdue_id}: ended TIMED_OUT, released its lock, slot 3" in result.stdout
     remaining = {item["pk"] for item in table.scan()["Items"]}
-    assert {"lock#live", "bucket#acct"} <= remaining
-    assert not {"lock#expired", "slot#3"} & remaining
+    assert {"lock#acct-live", "bucket#acct-live"} <= remaining
+    assert not {"lock#wait-overdue", "slot#3"} & remaining
+    record = stack.table("JobsTableName").get_item(Key={"jobId": overdue_id})["Item"]
+    assert record["status"] == "TIMED_OUT"
+    assert wait_for_status(stack, overdue_arn, {"ABORTED"}) == "ABORTED"  # the sweep stopped it
+    letters = json.loads(run(stack, "dlq", "list", "--json").stdout)
+    assert any(m["jobId"] == overdue_id and m["source"] == "cleanup" for m in letters)
 
 
 def test_sessions_upload_stores_the_state_encrypted_and_records_it(stack, tmp_path):
@@ -313,21 +322,27 @@ def test_sessions_upload_stores_the_state_encrypted_and_records_it(stack, tmp_pa
                  "--cookies", str(write(tmp_path, state, "state.json")))
     assert result.exit_code == 0, result.output
     assert "s3cr3t" not in result.output  # cookie values are never printed
-    head = stack.client("s3").head_object(Bucket=stack.outputs["ArtifactsBucketName"],
-                                          Key="sessions/tenant#acct-1/state.json")
+    s3, bucket = stack.client("s3"), stack.outputs["ArtifactsBucketName"]
+    head_key = "sessions/tenant#acct-1/state.json"
+    head = s3.head_object(Bucket=bucket, Key=head_key)
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"].endswith(stack.outputs["KmsKeyArn"].rsplit("/", 1)[-1])
+    stored = json.loads(s3.get_object(Bucket=bucket, Key=head_key)["Body"].read())
+    cookies = [(c["name"], c["value"], c["domain"]) for c in stored["cookies"]]
+    assert cookies == [("sid", "s3cr3t", ".example.com")]
     row = stack.table("SessionsTableName").get_item(Key={"account": "tenant#acct-1"})["Item"]
     assert row["s3Key"] == "sessions/tenant#acct-1/state.json" and row["updatedBy"].startswith("cli:")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{", "is not JSON"),
-    ('{"origins": []}', 'no "cookies" list'),
-    ('{"cookies": [{"name": "a"}]}', "cookie 0 needs name, value and domain"),
+@pytest.mark.parametrize("account, content, message", [
+    ("a", "{", "Expecting property name"),
+    ("a", '{"origins": []}', 'an object with a "cookies" list'),
+    ("a", '{"cookies": [{"name": "a"}]}', "cookie 0: needs string name and value, and a domain"),
+    ("tenant/other", '{"cookies": []}', "invalid account"),
 ])
-def test_sessions_upload_rejects_what_is_not_a_storage_state(stack, tmp_path, content, message):
-    result = run(stack, "sessions", "upload", "--account", "a", "--cookies", str(write(tmp_path, content)))
+def test_sessions_upload_rejects_what_is_not_a_session(stack, tmp_path, account, content, message):
+    result = run(stack, "sessions", "upload", "--account", account,
+                 "--cookies", str(write(tmp_path, content)))
     assert result.exit_code == 2
     assert message in result.stderr
 
