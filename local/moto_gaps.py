@@ -57,7 +57,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceEcs,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
-from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatTimeoutError
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
@@ -115,6 +115,7 @@ def apply() -> None:
         _shim_send_task_failure_cause()
         _shim_ecs_capacity_provider_strategy()
         _shim_heartbeat_timeout_error_name()
+        _shim_early_heartbeats()
         _shim_choice_context_object_paths()
         _shim_timestamps()
         _shim_cloudformation_state_machines()
@@ -207,6 +208,21 @@ def _shim_heartbeat_timeout_error_name() -> None:
         )
 
     StateTask._from_error = from_error
+
+
+# --- Step Functions: early heartbeats -----------------------------------------------------------------------
+# A SendTaskHeartbeat that arrives before the interpreter starts watching heartbeats (the worker may start
+# beating as soon as RunTask returns), or for a task without HeartbeatSeconds, is InvalidToken in moto;
+# AWS accepts any heartbeat for an open token.
+
+
+def _shim_early_heartbeats() -> None:
+    def notify_heartbeat(self):
+        if self._heartbeat_endpoint is not None:
+            self._heartbeat_endpoint.notify()
+        return True
+
+    CallbackEndpoint.notify_heartbeat = notify_heartbeat
 
 
 # --- Step Functions: Choice comparisons against the context object -----------------------------------------
