@@ -136,7 +136,7 @@ def layout(definition: dict[str, Any]) -> dict[str, Any]:
         }
     widest = max(box["x"] + box["width"] for box in boxes.values()) - MARGIN
     width = widest + 2 * MARGIN + BACK_EDGE_ROOM
-    height = (max(rank.values()) + 1) * (NODE_HEIGHT + Y_GAP) + 2 * MARGIN
+    height = max(rank.values()) * (NODE_HEIGHT + Y_GAP) + NODE_HEIGHT + 2 * MARGIN
     drawn = [_back_edge(edge, boxes, width, index) if edge in back
              else _forward_edge(edge, [boxes[node] for node in chains[index]])
              for index, edge in enumerate(edges)]

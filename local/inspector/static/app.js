@@ -179,8 +179,8 @@ function executionView(id) {
   const header = el("div");
   const graphBox = el("div", { className: "card graph-wrap", id: "graph" });
   const side = el("div", { className: "card", id: "details" });
-  const eventsBox = el("div", { className: "card" });
-  const jobBox = el("div", { className: "card" });
+  const eventsBox = el("div", { className: "card" }, el("p", { className: "muted" }, "Loading the history…"));
+  const jobBox = el("div", { className: "card" }, el("p", { className: "muted" }, "Loading the job…"));
   replace(el("section", {}, header, el("div", { className: "grid wide-left" }, graphBox, side),
     el("div", { className: "grid" }, eventsBox, jobBox)));
 

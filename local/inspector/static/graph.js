@@ -14,8 +14,8 @@ function shorten(text, max) {
   return text.length > max ? text.slice(0, max - 1) + "…" : text;
 }
 
-function roundedPath(points) {
-  // straight segments; the layout already makes them orthogonal
+function pathOf(points) {
+  // straight segments: the layout already makes them orthogonal
   return points.map((p, i) => (i ? "L" : "M") + p[0] + " " + p[1]).join(" ");
 }
 
@@ -27,11 +27,14 @@ function drawGraph(graph, status, transitions, selected, onSelect, scale) {
     viewBox: `0 0 ${graph.width} ${graph.height}`, role: "img", "aria-label": "workflow graph",
   });
   const defs = svgEl("defs");
-  const marker = svgEl("marker", {
-    id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto",
-  });
-  marker.appendChild(svgEl("path", { d: "M0 0 L10 5 L0 10 z" }));
-  defs.appendChild(marker);
+  for (const id of ["arrow", "arrow-taken"]) {  // sized in user units: a thick edge keeps a normal head
+    const marker = svgEl("marker", {
+      id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, orient: "auto",
+      markerUnits: "userSpaceOnUse",
+    });
+    marker.appendChild(svgEl("path", { d: "M0 0 L10 5 L0 10 z" }));
+    defs.appendChild(marker);
+  }
   svg.appendChild(defs);
 
   const taken = new Set(transitions.map(([a, b]) => a + "\u0000" + b));
@@ -39,7 +42,7 @@ function drawGraph(graph, status, transitions, selected, onSelect, scale) {
   for (const edge of graph.edges) {
     const isTaken = taken.has(edge.source + "\u0000" + edge.target);
     const path = svgEl("path", {
-      d: roundedPath(edge.points), "marker-end": "url(#arrow)",
+      d: pathOf(edge.points), "marker-end": isTaken ? "url(#arrow-taken)" : "url(#arrow)",
       class: `edge ${edge.kind}${isTaken ? " taken" : ""}`,
       "data-source": edge.source, "data-target": edge.target, "data-taken": isTaken,
     });
