@@ -25,7 +25,9 @@ for _package_root in (PROJECT_ROOT / "functions" / "shared", PROJECT_ROOT / "con
     if str(_package_root) not in sys.path:  # jobcore and worker, when run from a checkout
         sys.path.append(str(_package_root))
 
-from local import dlq, jobs, locks  # noqa: E402 - after the path set-up above
+from jobcore.ids import sqs_job_id  # noqa: E402 - after the path set-up above
+
+from local import dlq, jobs, locks  # noqa: E402
 from local.timeline import TERMINAL_STATUSES, build_timeline, event_summary  # noqa: E402
 
 out = Console(soft_wrap=True)
@@ -108,15 +110,14 @@ def submit(
     if direct:
         answer = jobs.submit_direct(target, job)
         _print_json(answer)
-        job_id = job.get("jobId") or answer.get("jobId")
+        if answer.get("status") == "REJECTED":  # intake's own checks went further than the schema
+            raise typer.Exit(1)
+        job_id = str(answer.get("jobId") or job.get("jobId"))
     else:
         message_id = jobs.submit_to_queue(target, job)
-        job_id = job.get("jobId")
-        out.print(f"sent to the intake queue: message {message_id}"
-                  + (f", job [bold]{job_id}[/]" if job_id else " (intake derives the jobId from it)"))
+        job_id = job.get("jobId") or sqs_job_id(message_id)  # the id intake derives from the message
+        out.print(f"sent to the intake queue as message {message_id}: job [bold]{job_id}[/]")
     if follow_:
-        if not job_id:
-            raise OperatorError("--follow needs a jobId in the job (or --direct)", exit_code=2)
         _follow(target, job_id, deadline, interval=1.0)
 
 

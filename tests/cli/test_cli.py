@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from jobcore.ids import sqs_job_id
 from typer.testing import CliRunner
 
 from local.cli import app
@@ -55,6 +56,13 @@ def test_submit_direct_starts_the_execution_named_by_the_job_id(stack, tmp_path)
     assert record["lockKey"] == document["lockKey"]
 
 
+def test_submitting_the_same_job_twice_starts_one_execution(stack, tmp_path):
+    path = write(tmp_path, job())
+    first, second = (run(stack, "submit", "--direct", str(path)) for _ in range(2))
+    assert first.exit_code == second.exit_code == 0, second.output
+    assert '"STARTED"' in first.stdout and '"DUPLICATE"' in second.stdout
+
+
 def test_submit_sends_the_job_to_the_intake_queue(stack, tmp_path):
     document = job()
     result = run(stack, "submit", str(write(tmp_path, document)))
@@ -63,6 +71,16 @@ def test_submit_sends_the_job_to_the_intake_queue(stack, tmp_path):
                                                   WaitTimeSeconds=1)["Messages"][0]
     assert json.loads(message["Body"]) == document
     assert message["MessageId"] in result.stdout
+
+
+def test_submit_without_a_job_id_prints_the_one_intake_derives(stack, tmp_path):
+    document = job()
+    del document["jobId"]
+    result = run(stack, "submit", str(write(tmp_path, document)))
+    assert result.exit_code == 0, result.output
+    message = stack.client("sqs").receive_message(QueueUrl=stack.outputs["IntakeQueueUrl"],
+                                                  WaitTimeSeconds=1)["Messages"][0]
+    assert f"job {sqs_job_id(message['MessageId'])}" in result.stdout
 
 
 def test_submit_reads_the_job_from_stdin(stack):
