@@ -58,6 +58,9 @@ def main(environ: Mapping[str, str] | None = None, aws: AwsClients | None = None
                 JobFailure(ErrorName.WORKER_ERROR, f"the worker is misconfigured: {error}")
             )
         return ExitCode.CONFIG_ERROR
+    # TMPDIR is on the task's scratch volume, which starts empty; Chromium and tempfile need it to exist.
+    if env.get("TMPDIR"):
+        os.makedirs(env["TMPDIR"], exist_ok=True)
     stop = StopFlag()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(
