@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from local.outputs import PROJECT_ROOT, OperatorError, Target
 
@@ -73,14 +73,17 @@ def find_function(template: dict[str, Any], name: str) -> FunctionSpec:
 def _deployed_environment(target: Target, logical_id: str) -> tuple[str, dict[str, str]] | None:
     """The resolved variables of the deployed function, when the stack is there."""
     try:
-        resource = target.client("cloudformation").describe_stack_resource(
-            StackName=target.stack_name, LogicalResourceId=logical_id
-        )["StackResourceDetail"]
-        name = resource["PhysicalResourceId"]
-        config = target.client("lambda").get_function_configuration(FunctionName=name)
-    except (ClientError, OperatorError):
+        pages = target.client("cloudformation").get_paginator("list_stack_resources").paginate(
+            StackName=target.stack_name)
+        resources = [resource for page in pages for resource in page["StackResourceSummaries"]]
+        names = [r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == logical_id]
+        if not names:
+            return None
+        config = target.client("lambda").get_function_configuration(FunctionName=names[0])
+    except (BotoCoreError, ClientError, OperatorError):
         return None
-    return name, config.get("Environment", {}).get("Variables", {})
+    variables = config.get("Environment", {}).get("Variables", {})
+    return names[0], {key: str(value) for key, value in variables.items()}
 
 
 def _template_value(value: Any, parameters: dict[str, Any]) -> str:

@@ -61,3 +61,17 @@ def test_a_failed_job_is_followed_explained_and_redriven(local_stack, tmp_path):
     assert again["job"]["meta"]["redriveOf"] == job_id and again["execution"] is not None
     remaining = {m["messageId"] for m in json.loads(run(local_stack, "dlq", "list", "--json").stdout)}
     assert letters[job_id]["messageId"] not in remaining
+
+
+def test_invoke_runs_a_handler_with_the_deployed_functions_environment(local_stack, tmp_path):
+    job = json.loads((ROOT / "events" / "intake-direct.json").read_text())
+    job.update(jobId=f"invoke-{uuid.uuid4().hex[:10]}", lockKey=f"invoke#{uuid.uuid4().hex[:6]}")
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(job))
+    result = run(local_stack, "invoke", "IntakeFunction", "-e", str(event))
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr  # every variable came resolved from the deployed function
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "STARTED" and answer["executionArn"].endswith(":" + job["jobId"])
+    status = json.loads(run(local_stack, "status", job["jobId"], "--json").stdout)
+    assert status["job"]["lockKey"] == job["lockKey"] and status["execution"] is not None
