@@ -9,13 +9,16 @@ from dataclasses import dataclass
 from jobcore.config import ConfigError, Settings
 
 DEFAULT_HEARTBEAT_SECONDS = 60
-RESOURCES = (
-    "jobs_table",
-    "locks_table",
-    "interruptions_table",
-    "sessions_table",
-    "artifacts_bucket",
-    "interrupt_queue_url",
+REQUIRED = (
+    "TASK_TOKEN",
+    "JOB_ID",
+    "JOBS_TABLE",
+    "LOCKS_TABLE",
+    "INTERRUPTIONS_TABLE",
+    "SESSIONS_TABLE",
+    "ARTIFACTS_BUCKET",
+    "INTERRUPT_QUEUE_URL",
+    "KMS_KEY_ID",
 )
 
 
@@ -38,14 +41,14 @@ class WorkerConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerConfig:
         env = os.environ if environ is None else environ
-        missing = [name for name in ("TASK_TOKEN", "JOB_ID", "KMS_KEY_ID") if not env.get(name)]
+        missing = [name for name in REQUIRED if not env.get(name)]
         if missing:
             raise ConfigError(f"missing environment variables: {', '.join(missing)}")
         return cls(
             task_token=env["TASK_TOKEN"],
             job_id=env["JOB_ID"],
             heartbeat_seconds=_positive_int(env, "HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS),
-            resources=Settings.from_env(env).require(*RESOURCES),
+            resources=Settings.from_env(env),
             kms_key_id=env["KMS_KEY_ID"],
             egress_allow=tuple(e.strip() for e in env.get("EGRESS_ALLOW", "").split(",") if e.strip()),
             chromium_path=env.get("CHROMIUM_PATH") or None,

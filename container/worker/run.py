@@ -25,7 +25,7 @@ from worker.supervisor import supervise
 
 logger = logging.getLogger(__name__)
 
-FAILURE_SCREENSHOT_TIMEOUT_MS = 5_000
+FAILURE_SCREENSHOT_TIMEOUT_MS = 2_000
 CLOSE_TIMEOUT_SECONDS = 10.0
 # Failures after which the page can still show what went wrong.
 SCREENSHOT_AFTER = frozenset(ErrorName) - {ErrorName.BROWSER_CRASHED, ErrorName.INVALID_PARAMS}
@@ -127,7 +127,15 @@ async def _save_session(
 
 
 async def _failure_screenshot(ctx: ActionContext) -> None:
+    """What the page showed when the job failed.
+
+    A navigation still pending (e.g. the one that timed out) would hold the screenshot until it ends:
+    it is stopped first, over CDP, which does not wait for the page.
+    """
     try:
+        cdp = await ctx.page.context.new_cdp_session(ctx.page)
+        await asyncio.wait_for(cdp.send("Page.stopLoading"), FAILURE_SCREENSHOT_TIMEOUT_MS / 1000)
+        await cdp.detach()
         image = await ctx.page.screenshot(timeout=FAILURE_SCREENSHOT_TIMEOUT_MS)
         await ctx.save_artifact("failure.png", image, "image/png")
     except Exception as error:  # best effort: the failure itself is what gets reported

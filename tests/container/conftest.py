@@ -110,6 +110,7 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     endpoint = f"http://{host}:{port}"
     requests.post(f"{endpoint}/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("MOTO_PORT", str(port))  # where the Step Functions interpreter sends its SQS calls
     yield endpoint
     server.stop()
 
