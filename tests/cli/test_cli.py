@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import select
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 from jobcore.ids import sqs_job_id
 from typer.testing import CliRunner
 
@@ -405,3 +411,20 @@ def test_inspect_refuses_to_serve_a_missing_stack(stack):
     result = run(stack, "inspect", "--port", "0", stack_name="no-such-stack")
     assert result.exit_code == 1
     assert "not found" in result.stderr
+
+
+def test_inspect_serves_the_inspector_for_the_stack(stack):
+    command = [sys.executable, "-m", "local.cli", "--endpoint-url", stack.url, "--stack", stack.name,
+               "inspect", "--port", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "COLUMNS": "200"})
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        assert ready, "the inspector did not announce itself within 30 s"
+        url = re.search(r"http://127\.0\.0\.1:\d+/", process.stdout.readline()).group(0)
+        config = requests.get(url + "api/config", timeout=10).json()
+        assert config == {"stack": stack.name, "endpoint": stack.url, "region": "us-east-1",
+                          "stateMachineArn": stack.outputs["StateMachineArn"]}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
