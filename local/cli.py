@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -420,8 +419,10 @@ def invoke(
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def local(ctx: typer.Context) -> None:
-    """Start the local stack in the foreground (extra options go to `python -m local serve`)."""
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "local", "serve", *ctx.args], cwd=PROJECT_ROOT))
+    """Start the local stack in the foreground: `python -m local serve` (--port N, --echo-logs)."""
+    from local.__main__ import main as local_stack_main
+
+    raise typer.Exit(local_stack_main(["serve", *ctx.args]))
 
 
 @app.command()

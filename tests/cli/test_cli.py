@@ -6,8 +6,10 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -428,3 +430,26 @@ def test_inspect_serves_the_inspector_for_the_stack(stack):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.allow_hosts(["127.0.0.1", "localhost", "::1"])
+def test_local_starts_the_local_stack_in_the_foreground_until_stopped():
+    process = subprocess.Popen([sys.executable, "-m", "local.cli", "local", "--port", "0"], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(180, process.kill)  # a stack that never comes up fails the test, not CI
+    watchdog.start()
+    try:
+        found = None
+        for line in process.stdout:
+            found = re.search(r"is up at (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                break
+        assert found, "the local stack ended without coming up"
+        status = CliRunner().invoke(app, ["--endpoint-url", found.group(1), "status", "no-such-job"])
+        assert status.exit_code == 3, status.output  # the stack and its outputs are there; the job is not
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, errors = process.communicate(timeout=60)
+        watchdog.cancel()
+    assert process.returncode == 0, errors
+    assert "no process of the stack is left running" in errors
