@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from jobcore.clock import iso_ms
@@ -44,10 +44,12 @@ FINISH_RESERVE_SECONDS = 5
 MAX_SUMMARY_DATA_BYTES = 16 * 1024
 
 
-def main(environ: Mapping[str, str] | None = None, aws: AwsClients | None = None) -> int:
-    env = os.environ if environ is None else environ
+def main() -> int:
+    env = os.environ
     logs.configure(env.get("JOB_ID"))
-    aws = aws or AwsClients()
+    if env.get("TMPDIR"):  # on the scratch volume, which may start empty; Chromium's profile goes there
+        Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+    aws = AwsClients()
     try:
         config = WorkerConfig.from_env(env)
         policy = EgressPolicy(config.egress_allow)

@@ -1,0 +1,163 @@
+"""The worker's environment, the ECS task metadata it reads, and its action registry."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from jobcore.config import ConfigError, Settings
+from jobcore.schema import check_job
+from worker import actions
+from worker.config import WorkerConfig
+from worker.ecs_metadata import task_identity
+from worker.errors import ExitCode
+from worker.interrupts import InterruptWatcher
+from worker.stop import StopFlag
+
+from tests.container.conftest import ROOT
+
+pytestmark = pytest.mark.container
+
+METADATA_ARN = "arn:aws:ecs:us-east-1:123456789012:task/browserjobs/fedcba9876543210fedcba9876543210"
+FULL_ENV = {
+    "TASK_TOKEN": "t",
+    "JOB_ID": "j",
+    "JOBS_TABLE": "a",
+    "LOCKS_TABLE": "b",
+    "INTERRUPTIONS_TABLE": "c",
+    "SESSIONS_TABLE": "d",
+    "ARTIFACTS_BUCKET": "e",
+    "INTERRUPT_QUEUE_URL": "f",
+    "KMS_KEY_ID": "g",
+}
+
+
+def test_every_missing_variable_is_named_at_once():
+    with pytest.raises(
+        ConfigError, match="missing environment variables: TASK_TOKEN, LOCKS_TABLE, KMS_KEY_ID"
+    ):
+        WorkerConfig.from_env(
+            {k: v for k, v in FULL_ENV.items() if k not in {"TASK_TOKEN", "LOCKS_TABLE", "KMS_KEY_ID"}}
+        )
+
+
+@pytest.mark.parametrize(("heartbeat", "interval"), [("", 20.0), ("60", 20.0), ("9", 3.0), ("2", 1.0)])
+def test_heartbeats_go_out_at_a_third_of_heartbeat_seconds_and_at_least_every_second(heartbeat, interval):
+    assert WorkerConfig.from_env({**FULL_ENV, "HEARTBEAT_SECONDS": heartbeat}).heartbeat_interval == interval
+
+
+def test_malformed_settings_are_refused():
+    with pytest.raises(ConfigError, match="HEARTBEAT_SECONDS must be a positive integer"):
+        WorkerConfig.from_env({**FULL_ENV, "HEARTBEAT_SECONDS": "0"})
+    config = WorkerConfig.from_env({**FULL_ENV, "EGRESS_ALLOW": " 127.0.0.1, 10.0.0.0/8 ,,"})
+    assert config.egress_allow == ("127.0.0.1", "10.0.0.0/8")
+
+
+class _Metadata:
+    """The ECS task metadata endpoint v4, as Fargate serves it."""
+
+    def __init__(self, pull_started_at: str) -> None:
+        body = json.dumps(
+            {"TaskARN": METADATA_ARN, "PullStartedAt": pull_started_at, "KnownStatus": "RUNNING"}
+        )
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                found = self.path == "/v4/abc/task"
+                self.send_response(200 if found else 404)
+                self.end_headers()
+                self.wfile.write(body.encode() if found else b"")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.uri = f"http://127.0.0.1:{self.server.server_address[1]}/v4/abc"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_the_task_arn_and_start_come_from_the_metadata_endpoint():
+    metadata = _Metadata("2026-11-22T04:00:06.202617438Z")
+    try:
+        identity = task_identity(metadata.uri, "arn:fallback")
+    finally:
+        metadata.server.shutdown()
+    assert identity.task_arn == METADATA_ARN
+    assert identity.started_at == datetime(2026, 11, 22, 4, 0, 6, 202617, tzinfo=UTC).timestamp()
+
+
+def test_without_an_endpoint_the_local_task_arn_is_used_and_an_unreachable_one_costs_little():
+    assert task_identity(None, "arn:local").task_arn == "arn:local"
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    started = time.monotonic()
+    identity = task_identity(f"http://127.0.0.1:{port}/v4/x", "arn:local")
+    assert identity.task_arn == "arn:local" and identity.started_at is None
+    assert time.monotonic() - started < 5
+
+
+def test_the_deadline_counts_from_when_ecs_began_the_task(worker, stack, site):
+    """A task that spent 100 s being placed has already used up a 60 s job: it times out at once."""
+    pulled = (datetime.now(UTC) - timedelta(seconds=100)).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    metadata = _Metadata(pulled)
+    job_id = stack.put_job(
+        "browse",
+        {"steps": [{"goto": {"url": site.url("/page")}}, {"wait_for": {"timeoutMs": 30000}}]},
+        timeout_seconds=60,
+    )
+    try:
+        code, _ = worker.run(job_id, ECS_CONTAINER_METADATA_URI_V4=metadata.uri, TASK_ARN="")
+    finally:
+        metadata.server.shutdown()
+
+    assert code == ExitCode.BY_ERROR["Worker.Timeout"]
+    assert "deadline (timeoutSeconds=60)" in worker.failure()[1]["message"]
+    lock = stack.client("dynamodb").get_item(
+        TableName=stack.names["locks"], Key={"pk": {"S": f"lock#tenant#{job_id}"}}
+    )["Item"]
+    assert lock["taskArn"]["S"] == METADATA_ARN
+
+
+def test_every_action_has_a_module_and_a_schema():
+    schemas = sorted(
+        p.name.removesuffix(".schema.json") for p in (ROOT / "schemas" / "actions").glob("*.json")
+    )
+    assert actions.registered() == schemas == ["browse", "form_login"]
+    for name in schemas:
+        assert callable(actions.load_action(name))
+        assert json.loads(Path(ROOT / "schemas" / "actions" / f"{name}.schema.json").read_text())[
+            "$id"
+        ].endswith(name)
+
+
+@pytest.mark.parametrize("name", ["worker-browse", "worker-form-login"])
+def test_the_sample_jobs_are_valid_jobs_with_valid_params(name):
+    job = check_job(json.loads((ROOT / "events" / f"{name}.json").read_text()), Settings())
+    assert actions.load_action(job["action"])
+
+
+def test_the_sample_interrupt_message_interrupts_its_job(stack):
+    body = (ROOT / "events" / "worker-interrupt-message.json").read_text()
+    message = json.loads(body)
+    stack.client("sqs").send_message(QueueUrl=stack.names["interrupts"], MessageBody=body)
+    stop = StopFlag()
+
+    InterruptWatcher(
+        sqs=stack.client("sqs"),
+        ddb=stack.client("dynamodb"),
+        queue_url=stack.names["interrupts"],
+        interruptions_table=stack.names["interruptions"],
+        jobs_table=stack.names["jobs"],
+        job_id=message["jobId"],
+        stop=stop,
+    ).poll_queue()
+
+    assert stop.reason is not None and stop.reason.error == "Job.Interrupted"
+    assert stop.reason.details == {"requestedBy": message["requestedBy"], "reason": message["reason"]}
