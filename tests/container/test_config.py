@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ from jobcore.schema import check_job
 from worker import actions
 from worker.config import WorkerConfig
 from worker.ecs_metadata import task_identity
-from worker.errors import ExitCode
+from worker.errors import ErrorName, ExitCode
 from worker.interrupts import InterruptWatcher
 from worker.stop import StopFlag
 
@@ -161,3 +162,18 @@ def test_the_sample_interrupt_message_interrupts_its_job(stack):
 
     assert stop.reason is not None and stop.reason.error == "Job.Interrupted"
     assert stop.reason.details == {"requestedBy": message["requestedBy"], "reason": message["reason"]}
+
+
+def test_the_worker_reports_exactly_the_error_names_of_the_contract():
+    contract = (
+        (ROOT / "docs" / "CONTRACTS.md")
+        .read_text()
+        .split("SendTaskFailure error names")[1]
+        .split("## DLQ")[0]
+    )
+    named = set(re.findall(r"`((?:Job|Worker|Site|Browser)\.[A-Za-z]+)`", contract))
+    result_schema = json.loads((ROOT / "schemas" / "result.schema.json").read_text())
+    assert named - {"Worker.Crashed"} == {str(e) for e in ErrorName}  # Worker.Crashed is the crash hook's
+    assert set(result_schema["properties"]["error"]["properties"]["Error"]["enum"]) == {
+        str(e) for e in ErrorName
+    }
