@@ -192,3 +192,45 @@ def app() -> Iterator[Callable[[str], ModuleType]]:
     yield load
     for module in loaded:
         sys.modules.pop(module.__name__, None)
+
+
+@pytest.fixture(autouse=True)
+def _calls_are_allowed_by_the_function_role(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In test_<function>.py, every AWS call the handler module makes must be allowed by its role."""
+    folder = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    handler = ROOT / "functions" / folder / "app.py"
+    if not handler.is_file():
+        yield
+        return
+    import os
+
+    import botocore.client
+
+    from tests.unit import iam
+
+    calls: list[tuple[str, str, dict[str, Any], dict[str, str]]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename != str(handler):
+            frame = frame.f_back
+        if frame is not None:  # made while the handler module ran, not by the test's own setup
+            tables = iam.table_names(dict(os.environ))  # the test's environment is gone by teardown
+            calls.append((client.meta.service_model.service_name, operation, params, tables))
+        return original(client, operation, params)
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    try:
+        yield
+    finally:
+        monkey.undo()
+    statements = iam.function_policies()[iam.function_for_folder(folder)]
+    denied = {
+        (need.action, need.resource)
+        for service, operation, params, tables in calls
+        for need in iam.needs(service, operation, params, tables)
+        if not any(statement.allows(need) for statement in statements)
+    }
+    assert not denied, f"functions/{folder} makes calls its role does not allow: {sorted(denied, key=str)}"
