@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from playwright.async_api import Browser, BrowserContext, Error, async_playwright
 
@@ -24,9 +24,11 @@ from worker.stop import StopFlag
 from worker.supervisor import supervise
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FAILURE_SCREENSHOT_TIMEOUT_MS = 2_000
 CLOSE_TIMEOUT_SECONDS = 10.0
+SETUP_TIMEOUT_SECONDS = 30.0
 # Failures after which the page can still show what went wrong.
 SCREENSHOT_AFTER = frozenset(ErrorName) - {ErrorName.BROWSER_CRASHED, ErrorName.INVALID_PARAMS}
 
@@ -73,8 +75,8 @@ async def run_in_browser(
             state = await asyncio.to_thread(sessions.load, job.session) if job.session else None
             if outcome.session is not None:
                 outcome.session["loaded"] = state is not None
-            context = await new_context(browser, state, policy)
-            page = await context.new_page()
+            context = await _responsive(new_context(browser, state, policy), "open a context")
+            page = await _responsive(context.new_page(), "open a page")
             health.watch_page(page)
             ctx = ActionContext(
                 page=page,
@@ -107,6 +109,16 @@ async def run_in_browser(
     return outcome
 
 
+async def _responsive(call: Awaitable[T], what: str) -> T:
+    """Calls Playwright gives no timeout: a Chromium that does not answer counts as crashed."""
+    try:
+        return await asyncio.wait_for(call, SETUP_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise JobFailure(
+            ErrorName.BROWSER_CRASHED, f"Chromium did not {what} within {SETUP_TIMEOUT_SECONDS} s"
+        ) from None
+
+
 def _step_details(ctx: ActionContext | None) -> dict[str, Any] | None:
     step = ctx.current_step if ctx else None
     return {"index": step["index"], "type": step["type"]} if step else None
@@ -118,7 +130,7 @@ async def _save_session(
     """A session that cannot be saved costs a login next time, not this job's result: logged, and shown."""
     assert job.session is not None and outcome.session is not None
     try:
-        state = await context.storage_state()
+        state = await asyncio.wait_for(context.storage_state(), SETUP_TIMEOUT_SECONDS)
         await asyncio.to_thread(sessions.save, job.session, state, job.job_id)
         outcome.session["saved"] = True
     except Exception as error:  # reported in result.json and the log, job result stands
@@ -132,14 +144,18 @@ async def _failure_screenshot(ctx: ActionContext) -> None:
     A navigation still pending (e.g. the one that timed out) would hold the screenshot until it ends:
     it is stopped first, over CDP, which does not wait for the page.
     """
-    try:
+
+    async def take() -> bytes:
         cdp = await ctx.page.context.new_cdp_session(ctx.page)
-        await asyncio.wait_for(cdp.send("Page.stopLoading"), FAILURE_SCREENSHOT_TIMEOUT_MS / 1000)
+        await cdp.send("Page.stopLoading")
         await cdp.detach()
-        image = await ctx.page.screenshot(timeout=FAILURE_SCREENSHOT_TIMEOUT_MS)
+        return await ctx.page.screenshot(timeout=FAILURE_SCREENSHOT_TIMEOUT_MS)
+
+    try:
+        image = await asyncio.wait_for(take(), FAILURE_SCREENSHOT_TIMEOUT_MS / 1000 + 1)
         await ctx.save_artifact("failure.png", image, "image/png")
     except Exception as error:  # best effort: the failure itself is what gets reported
-        logger.warning("no failure screenshot: %s", error)
+        logger.warning("no failure screenshot: %r", error)
 
 
 async def _close(browser: Browser, context: BrowserContext | None) -> None:
