@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobcore.ddb import to_item
+from worker.interrupts import InterruptWatcher
+from worker.sessions import SessionStore
+from worker.stop import StopFlag
 
 from tests.conftest import create_template_tables
 
@@ -38,6 +41,11 @@ def poll(check: Callable[[], Any], *, timeout: float, interval: float = 0.1, wha
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def parked(url: str, timeout_ms: int = 60_000) -> dict[str, Any]:
+    """Params of a job that loads `url`, then waits for an element that never comes, until stopped."""
+    return {"steps": [{"goto": {"url": url}}, {"wait_for": {"selector": "#never", "timeoutMs": timeout_ms}}]}
 
 
 @dataclass
@@ -151,6 +159,26 @@ class Stack:
             ),
             timeout=timeout,
             what="the execution to end",
+        )
+
+    def interrupt_watcher(self, job_id: str, stop: StopFlag) -> InterruptWatcher:
+        return InterruptWatcher(
+            sqs=self.client("sqs"),
+            ddb=self.client("dynamodb"),
+            queue_url=self.names["interrupts"],
+            interruptions_table=self.names["interruptions"],
+            jobs_table=self.names["jobs"],
+            job_id=job_id,
+            stop=stop,
+        )
+
+    def session_store(self) -> SessionStore:
+        return SessionStore(
+            s3=self.client("s3"),
+            ddb=self.client("dynamodb"),
+            bucket=self.names["bucket"],
+            table=self.names["sessions"],
+            kms_key_id=self.names["kms"],
         )
 
     def result(self, job_id: str) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from worker import actions
 from worker.config import WorkerConfig
 from worker.ecs_metadata import task_identity
 from worker.errors import ErrorName, ExitCode
-from worker.interrupts import InterruptWatcher
 from worker.stop import StopFlag
 
 from tests.container.conftest import ROOT
@@ -150,15 +149,7 @@ def test_the_sample_interrupt_message_interrupts_its_job(stack):
     stack.client("sqs").send_message(QueueUrl=stack.names["interrupts"], MessageBody=body)
     stop = StopFlag()
 
-    InterruptWatcher(
-        sqs=stack.client("sqs"),
-        ddb=stack.client("dynamodb"),
-        queue_url=stack.names["interrupts"],
-        interruptions_table=stack.names["interruptions"],
-        jobs_table=stack.names["jobs"],
-        job_id=message["jobId"],
-        stop=stop,
-    ).poll_queue()
+    stack.interrupt_watcher(message["jobId"], stop).poll_queue()
 
     assert stop.reason is not None and stop.reason.error == "Job.Interrupted"
     assert stop.reason.details == {"requestedBy": message["requestedBy"], "reason": message["reason"]}

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 from worker.errors import MAX_CAUSE_CHARS, ErrorName, ExitCode, JobFailure
 from worker.heartbeat import Heartbeat
-from worker.interrupts import InterruptWatcher
 from worker.stop import StopFlag
 
-from tests.container.stack import poll
+from tests.container.stack import parked, poll
 
 pytestmark = pytest.mark.container
 
@@ -85,12 +84,7 @@ def test_the_jobs_own_deadline_stops_a_step_that_would_outlive_it(worker, stack,
     # timeoutSeconds=10, minus the 5 s kept for reporting: the 60 s wait is cut after about 5 s.
     job_id = stack.put_job(
         "browse",
-        {
-            "steps": [
-                {"goto": {"url": site.url("/page")}},
-                {"wait_for": {"selector": "#never", "timeoutMs": 60000}},
-            ]
-        },
+        parked(site.url("/page")),
         timeout_seconds=10,
     )
 
@@ -138,12 +132,7 @@ def test_a_browser_that_dies_mid_job_fails_it_as_browser_crashed(worker, stack, 
     marker = f"/page?crash-{uuid.uuid4().hex}"
     job_id = stack.put_job(
         "browse",
-        {
-            "steps": [
-                {"goto": {"url": site.url(marker)}},
-                {"wait_for": {"selector": "#never", "timeoutMs": 30000}},
-            ]
-        },
+        parked(site.url(marker), timeout_ms=30000),
     )
 
     def kill_chromium() -> None:
@@ -173,12 +162,7 @@ def _interrupt(stack, job_id: str, requested_by: str = "job-newer") -> None:
 def test_an_interrupt_message_for_the_job_stops_it(worker, stack, site):
     job_id = stack.put_job(
         "browse",
-        {
-            "steps": [
-                {"goto": {"url": site.url("/page")}},
-                {"wait_for": {"selector": "#never", "timeoutMs": 60000}},
-            ]
-        },
+        parked(site.url("/page")),
     )
     _interrupt(stack, job_id)
 
@@ -200,12 +184,7 @@ def test_an_interrupt_message_for_the_job_stops_it(worker, stack, site):
 def test_an_interruption_record_stops_the_job_even_without_its_message(worker, stack, site):
     job_id = stack.put_job(
         "browse",
-        {
-            "steps": [
-                {"goto": {"url": site.url("/page")}},
-                {"wait_for": {"selector": "#never", "timeoutMs": 60000}},
-            ]
-        },
+        parked(site.url("/page")),
     )
     stack.client("dynamodb").put_item(
         TableName=stack.names["interruptions"],
@@ -216,18 +195,6 @@ def test_an_interruption_record_stops_the_job_even_without_its_message(worker, s
 
     assert code == ExitCode.BY_ERROR["Job.Interrupted"]
     assert worker.failure()[1]["requestedBy"] == "job-other"
-
-
-def _watcher(stack, job_id: str, stop: StopFlag) -> InterruptWatcher:
-    return InterruptWatcher(
-        sqs=stack.client("sqs"),
-        ddb=stack.client("dynamodb"),
-        queue_url=stack.names["interrupts"],
-        interruptions_table=stack.names["interruptions"],
-        jobs_table=stack.names["jobs"],
-        job_id=job_id,
-        stop=stop,
-    )
 
 
 def test_messages_for_other_jobs_go_back_at_once_unless_their_job_has_ended(stack):
@@ -241,7 +208,7 @@ def test_messages_for_other_jobs_go_back_at_once_unless_their_job_has_ended(stac
     sqs.send_message(QueueUrl=stack.names["interrupts"], MessageBody="not json")
     stop = StopFlag()
 
-    _watcher(stack, this_job, stop).poll_queue()
+    stack.interrupt_watcher(this_job, stop).poll_queue()
 
     assert stop.reason is None
     left = sqs.receive_message(

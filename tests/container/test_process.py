@@ -11,7 +11,7 @@ import pytest
 from worker.errors import ExitCode
 
 from tests.container.conftest import start_worker_process
-from tests.container.stack import Task, poll
+from tests.container.stack import Task, parked, poll
 
 pytestmark = pytest.mark.container
 
@@ -53,12 +53,7 @@ def test_sigterm_mid_job_ends_it_as_worker_interrupted(server_stack, site):
     marker = f"/page?sigterm-{uuid.uuid4().hex}"
     job_id = server_stack.put_job(
         "browse",
-        {
-            "steps": [
-                {"goto": {"url": site.url(marker)}},
-                {"wait_for": {"selector": "#never", "timeoutMs": 120000}},
-            ]
-        },
+        parked(site.url(marker), timeout_ms=120000),
     )
     task = server_stack.start_task()
     process = start_worker_process(server_stack.worker_env(job_id, task))
@@ -94,12 +89,7 @@ def test_a_token_step_functions_does_not_know_stops_the_job_with_its_own_exit_co
     marker = f"/page?unknown-token-{uuid.uuid4().hex}"
     job_id = server_stack.put_job(
         "browse",
-        {
-            "steps": [
-                {"goto": {"url": site.url(marker)}},
-                {"wait_for": {"selector": "#never", "timeoutMs": 60000}},
-            ]
-        },
+        parked(site.url(marker)),
     )
     task = Task(execution_arn="", token="a-token-no-execution-issued")
 

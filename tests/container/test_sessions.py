@@ -6,25 +6,16 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from worker.errors import ExitCode
-from worker.sessions import SessionStore, normalise_cookies
+from worker.sessions import normalise_cookies
 
-from tests.container.conftest import ROOT
+from tests.container.conftest import ROOT, start_worker_process
 from tests.container.site import PASSWORD, USERNAME
 
 pytestmark = pytest.mark.container
-
-
-def _store(stack) -> SessionStore:
-    return SessionStore(
-        s3=stack.client("s3"),
-        ddb=stack.client("dynamodb"),
-        bucket=stack.names["bucket"],
-        table=stack.names["sessions"],
-        kms_key_id=stack.names["kms"],
-    )
 
 
 def test_a_session_round_trips_through_s3_under_the_project_key(stack):
@@ -43,7 +34,7 @@ def test_a_session_round_trips_through_s3_under_the_project_key(stack):
         ],
         "origins": [{"origin": "https://example.com", "localStorage": [{"name": "k", "value": "v"}]}],
     }
-    store = _store(stack)
+    store = stack.session_store()
 
     uri = store.save("acme-ops", state, updated_by="job-1")
 
@@ -61,7 +52,7 @@ def test_a_session_round_trips_through_s3_under_the_project_key(stack):
 
 def test_an_account_name_cannot_escape_its_prefix(stack):
     with pytest.raises(ValueError, match="invalid account"):
-        _store(stack).save("../jobs", {"cookies": [], "origins": []}, updated_by="x")
+        stack.session_store().save("../jobs", {"cookies": [], "origins": []}, updated_by="x")
 
 
 def test_cookies_from_a_browser_extension_export_become_playwright_cookies():
@@ -148,7 +139,7 @@ def test_form_login_logs_in_once_then_reuses_the_stored_session(worker, stack, s
     }
     result = stack.result(first)
     assert result["session"] == {"account": "acme-ops", "loaded": False, "saved": True}
-    stored = _store(stack).load("acme-ops")
+    stored = stack.session_store().load("acme-ops")
     assert [c["name"] for c in stored["cookies"]] == ["sid"]
     assert PASSWORD not in json.dumps(result)
 
@@ -174,7 +165,7 @@ def test_a_rejected_login_is_a_client_error_and_the_password_stays_secret(worker
     assert cause["message"].startswith("login failed: #account-name not visible")
     assert cause["step"] == {"index": 6, "type": "confirm_login"}
     assert PASSWORD not in json.dumps(stack.result(job_id)) and PASSWORD not in json.dumps(cause)
-    assert _store(stack).load("acme-ops") is None  # nothing saved from a failed job
+    assert stack.session_store().load("acme-ops") is None  # nothing saved from a failed job
 
 
 def test_form_login_needs_an_account_to_keep_the_session_in(worker, stack, site):
@@ -186,6 +177,27 @@ def test_form_login_needs_an_account_to_keep_the_session_in(worker, stack, site)
     assert "needs the job's `session`" in worker.failure()[1]["message"]
 
 
+def _upload_command(stack, cookies: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ARTIFACTS_BUCKET": stack.names["bucket"],
+        "SESSIONS_TABLE": stack.names["sessions"],
+        "KMS_KEY_ID": stack.names["kms"],
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "container"), str(ROOT / "functions" / "shared")]),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "worker.sessions",
+        "upload",
+        "--account",
+        "acme-ops",
+        "--cookies",
+        str(cookies),
+    ]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_cookies_uploaded_with_the_command_log_the_next_job_in(server_stack, site, tmp_path):
     site.sessions.add("uploaded-sid")
     cookies = tmp_path / "cookies.json"
@@ -194,55 +206,29 @@ def test_cookies_uploaded_with_the_command_log_the_next_job_in(server_stack, sit
             [{"name": "sid", "value": "uploaded-sid", "domain": "127.0.0.1", "path": "/", "sameSite": "lax"}]
         )
     )
-    env = {
-        **os.environ,
-        "ARTIFACTS_BUCKET": server_stack.names["bucket"],
-        "SESSIONS_TABLE": server_stack.names["sessions"],
-        "KMS_KEY_ID": server_stack.names["kms"],
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "container"), str(ROOT / "functions" / "shared")]),
-    }
 
-    upload = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "worker.sessions",
-            "upload",
-            "--account",
-            "acme-ops",
-            "--cookies",
-            str(cookies),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    upload = _upload_command(server_stack, cookies)
 
     assert upload.returncode == 0, upload.stderr
     assert json.loads(upload.stdout) == {
         "account": "acme-ops",
         "uri": f"s3://{server_stack.names['bucket']}/sessions/acme-ops/state.json",
     }
-    stored = _store(server_stack).load("acme-ops")
-    assert stored["cookies"][0]["value"] == "uploaded-sid" and stored["origins"] == []
+    logins_before = site.logins
+    job_id = server_stack.put_job("form_login", _login_params(site), session="acme-ops")
+    task = server_stack.start_task()
+    process = start_worker_process(server_stack.worker_env(job_id, task))
+    output, _ = process.communicate(timeout=90)
+    assert process.returncode == ExitCode.SUCCEEDED, output
+    assert server_stack.result(job_id)["data"]["login"]["sessionReused"] is True
+    assert site.logins == logins_before  # no credentials needed, none read: there is no secret here
 
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "worker.sessions",
-            "upload",
-            "--account",
-            "acme-ops",
-            "--cookies",
-            str(tmp_path / "missing.json"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert bad.returncode == 2 and "error:" in bad.stderr
+
+def test_the_upload_command_explains_what_it_cannot_use(server_stack, tmp_path):
+    missing = _upload_command(server_stack, tmp_path / "missing.json")
+    assert missing.returncode == 2 and "error:" in missing.stderr and "missing.json" in missing.stderr
+    not_cookies = tmp_path / "not-cookies.json"
+    not_cookies.write_text(json.dumps({"hello": "world"}))
+    wrong = _upload_command(server_stack, not_cookies)
+    assert wrong.returncode == 2 and "expected a list of cookies" in wrong.stderr
+    assert server_stack.session_store().load("acme-ops") is None
