@@ -21,7 +21,6 @@ from worker.page_watch import MainFrameWatch
 logger = logging.getLogger(__name__)
 
 DEFAULT_STEP_TIMEOUT_MS = 30_000
-MAX_STEP_TIMEOUT_MS = 300_000  # also the maximum in schemas/actions/*.schema.json
 # Playwright's own timeout fires first and says more; this backstop covers calls that take none (pdf).
 HARD_CAP_SLACK_SECONDS = 5.0
 MAX_MESSAGE_CHARS = 4_000

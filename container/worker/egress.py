@@ -88,7 +88,7 @@ class EgressPolicy:
         return non_public_reason(ip)
 
     async def check_host(self, host: str) -> Decision:
-        host = host.lower().rstrip(".").strip("[]")
+        host = _normal(host)
         cached = self._cache.get(host)
         if cached and cached[0] > time.monotonic():
             return cached[1]
@@ -117,7 +117,7 @@ class EgressPolicy:
         return decision
 
     def blocked_host(self, host: str | None) -> Decision | None:
-        return self._blocked_hosts.get((host or "").lower().rstrip(".").strip("[]"))
+        return self._blocked_hosts.get(_normal(host or ""))
 
     async def _decide(self, host: str) -> Decision:
         if host in self._hosts:
@@ -145,6 +145,10 @@ class EgressPolicy:
                     host=host, addresses=addresses, blocked=f"{host} resolves to {address} ({reason})"
                 )
         return Decision(host=host, addresses=addresses)
+
+
+def _normal(host: str) -> str:
+    return host.lower().rstrip(".").strip("[]")
 
 
 def _address(info: tuple[Any, ...]) -> str:
