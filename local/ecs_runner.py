@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -40,6 +41,7 @@ class RunningTask:
     process: Popen
     scratch: Path
     stop_requested: bool = False
+    frozen: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -145,10 +147,22 @@ class TaskRunner:
                 .container_definitions[0]
                 .get("stopTimeout", DEFAULT_STOP_TIMEOUT_SECONDS)
             )
-            threading.Thread(
-                target=self._launcher.terminate, args=(entry.process, grace), daemon=True
-            ).start()
+            threading.Thread(target=self._terminate, args=(entry, grace), daemon=True).start()
         return True
+
+    def _entry(self, task_arn: str) -> RunningTask:
+        with self._lock:
+            return self._tasks[task_arn]
+
+    def freeze(self, task_arn: str) -> None:
+        """Fault injection: the task's processes stop being scheduled (a hung container: no heartbeats)."""
+        entry = self._entry(task_arn)
+        entry.frozen = True
+        self._launcher.signal(entry.process, signal.SIGSTOP)
+
+    def crash(self, task_arn: str) -> None:
+        """Fault injection: the task's processes are killed, as the OOM killer would."""
+        self._launcher.signal(self._entry(task_arn).process, signal.SIGKILL)
 
     def _wait(self, entry: RunningTask) -> None:
         code = entry.process.wait()
@@ -173,6 +187,11 @@ class TaskRunner:
         for entry in entries:
             entry.done.wait(timeout)
 
+    def _terminate(self, entry: RunningTask, grace_seconds: float) -> None:
+        if entry.frozen:  # like stopping a paused container: it is resumed to receive SIGTERM
+            self._launcher.signal(entry.process, signal.SIGCONT)
+        self._launcher.terminate(entry.process, grace_seconds)
+
     def stop_all(self, grace_seconds: float) -> None:
         with self._lock:
             entries = [entry for entry in self._tasks.values() if not entry.done.is_set()]
@@ -180,7 +199,7 @@ class TaskRunner:
             entry.stop_requested = True
             entry.task.stopped_reason = "Local stack stopped"
             entry.task.stop_code = "UserInitiated"
-            self._launcher.terminate(entry.process, grace_seconds)
+            self._terminate(entry, grace_seconds)
         for entry in entries:
             entry.done.wait(grace_seconds)
 

@@ -59,6 +59,9 @@ class Launcher:
             self._children.discard(process)
         return code
 
+    def signal(self, process: subprocess.Popen, signum: int) -> None:
+        _signal_group(process, signum)
+
     def kill(self, process: subprocess.Popen) -> None:
         _signal_group(process, signal.SIGKILL)
         process.wait()

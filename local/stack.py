@@ -168,6 +168,14 @@ class LocalStack(moto_gaps.RuntimeHooks):
                 return
         raise KeyError(rule_name)
 
+    def freeze_task(self, task_arn: str) -> None:
+        """Fault injection: the task hangs (no heartbeats) until it is stopped."""
+        self.tasks.freeze(task_arn)
+
+    def crash_task(self, task_arn: str) -> None:
+        """Fault injection: the task's processes are killed, as by the OOM killer."""
+        self.tasks.crash(task_arn)
+
     # --- moto_gaps.RuntimeHooks -------------------------------------------------------------------------
 
     def invoke_function(self, function: LambdaFunction, payload: bytes, invocation_type: str) -> InvokeResult:

@@ -1,0 +1,71 @@
+"""python -m local serve | demo: the embedded local stack in the foreground, or the scripted demo."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from local.settings import configured_port
+
+
+def _stop_on_signals() -> threading.Event:
+    """Ctrl-C and SIGTERM set the returned event (the caller then stops everything it started)."""
+    stopping = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            return
+        print("\nstopping the local stack ...", file=sys.stderr, flush=True)
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handle)
+    return stopping
+
+
+def serve(port: int, echo: bool) -> int:
+    from local.stack import LocalStack
+    from local.usage import describe
+
+    stopping = _stop_on_signals()
+    print(f"starting the local stack on 127.0.0.1:{port} ...", file=sys.stderr, flush=True)
+    stack = LocalStack(port=port, echo=(lambda line: print(line, flush=True)) if echo else None)
+    try:
+        stack.up()
+        print(describe(stack), flush=True)
+        stopping.wait()
+    finally:
+        stack.down()
+    print("stopped: no process of the stack is left running", file=sys.stderr)
+    return 0
+
+
+def demo(port: int) -> int:
+    from local.demo import run
+
+    return run(port=port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser(
+        "serve", help="start the local stack in the foreground (Ctrl-C stops it)"
+    )
+    serve_parser.add_argument(
+        "--port", type=int, default=configured_port(), help="default: $LOCAL_PORT or 4566"
+    )
+    serve_parser.add_argument("--echo-logs", action="store_true", help="also print function and worker logs")
+    demo_parser = commands.add_parser("demo", help="run the demo scenarios on a fresh local stack")
+    demo_parser.add_argument("--port", type=int, default=0, help="default: a free port")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args.port, args.echo_logs)
+    return demo(args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
