@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -43,7 +44,8 @@ def serve_page() -> tuple[ThreadingHTTPServer, str]:
             self.send_header("Content-Type", "text/html")
             self.send_header("Content-Length", str(len(PAGE)))
             self.end_headers()
-            self.wfile.write(PAGE)
+            with contextlib.suppress(ConnectionError):  # a context closed before it read the page
+                self.wfile.write(PAGE)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

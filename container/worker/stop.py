@@ -11,7 +11,7 @@ class StopFlag:
     """The first reason wins: a later one (e.g. SIGTERM after an interrupt) does not rename the outcome."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a second signal may arrive inside the handler
         self._reason: JobFailure | None = None
         self._event = threading.Event()
 
