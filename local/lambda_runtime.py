@@ -174,9 +174,9 @@ class LambdaRuntime:
                 environment.close()
             else:
                 self._release(environment)
-            return _error_result(response["error"])
+            return _error_result(response["error"], response.get("logTail", ""))
         self._release(environment)
-        return InvokeResult(payload=response["payload"].encode())
+        return InvokeResult(payload=response["payload"].encode(), log_tail=response.get("logTail", ""))
 
     def _acquire(self, config: FunctionConfig) -> ExecutionEnvironment:
         with self._lock:
@@ -229,5 +229,5 @@ class LambdaRuntime:
         self._extracted.cleanup()
 
 
-def _error_result(error: dict[str, Any]) -> InvokeResult:
-    return InvokeResult(payload=json.dumps(error).encode(), function_error="Unhandled")
+def _error_result(error: dict[str, Any], log_tail: str = "") -> InvokeResult:
+    return InvokeResult(payload=json.dumps(error).encode(), function_error="Unhandled", log_tail=log_tail)

@@ -33,6 +33,21 @@ class Context:
         return max(0, int(self._deadline_epoch_ms - time.time() * 1000))
 
 
+class _Tee:
+    """Writes through to the real stream and keeps what one invocation wrote (for Invoke's LogResult)."""
+
+    def __init__(self, stream, captured):
+        self._stream = stream
+        self._captured = captured
+
+    def write(self, text):
+        self._captured.append(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def _error(error_type, message, request_id, stack=()):
     return {
         "errorMessage": message,
@@ -66,10 +81,13 @@ def main():
     responses = os.fdopen(int(os.environ.pop("_LOCAL_RUNTIME_FD")), "w", buffering=1)
     sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
     sys.path[:0] = os.environ.pop("_LOCAL_RUNTIME_PATH").split(os.pathsep)
+    captured = []
+    sys.stdout, sys.stderr = _Tee(sys.stdout, captured), _Tee(sys.stderr, captured)
     handler, init_error = _load_handler()
     for line in sys.stdin:
         request = json.loads(line)
         request_id = request["requestId"]
+        captured.clear()
         started = time.monotonic()
         print(
             f"START RequestId: {request_id} Version: {os.environ['AWS_LAMBDA_FUNCTION_VERSION']}", flush=True
@@ -97,6 +115,7 @@ def main():
         duration_ms = (time.monotonic() - started) * 1000
         print(f"END RequestId: {request_id}", flush=True)
         print(f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms", flush=True)
+        response["logTail"] = "".join(captured)[-4096:]
         responses.write(json.dumps(response) + "\n")
 
 

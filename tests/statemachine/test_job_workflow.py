@@ -1,4 +1,4 @@
-"""Each path of statemachines/job.asl.json, run by moto's interpreter with the real Lambdas and a scripted worker."""
+"""Each path of statemachines/job.asl.json, run by moto with the real Lambdas and a scripted worker."""
 
 from __future__ import annotations
 
@@ -83,8 +83,10 @@ def test_heartbeat_timeout_stops_the_task_releases_and_dead_letters(harness: Har
     assert record["status"] == "TIMED_OUT"
     assert record["error"]["Error"] == "States.HeartbeatTimeout"
     entered = states_entered(harness, spec["jobId"])
-    assert ["MarkTimedOut", "StopTask", "ReleaseAndRecordFailure"] == [
-        name for name in entered if name in {"MarkTimedOut", "StopTask", "ReleaseAndRecordFailure"}
+    assert [name for name in entered if name in {"MarkTimedOut", "StopTask", "ReleaseAndRecordFailure"}] == [
+        "MarkTimedOut",
+        "StopTask",
+        "ReleaseAndRecordFailure",
     ]
     task_arn = harness.task_arn_of(spec["jobId"])
     stopped = poll(

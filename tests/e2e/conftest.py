@@ -1,0 +1,42 @@
+"""One local stack for the end-to-end tests: the real template, Lambdas, worker, Chromium, sample site."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.harness import Harness
+from local.sample_site.server import SampleSite
+from local.scenarios import PARAMETERS, Context
+from local.stack import LocalStack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="package")
+def site() -> Iterator[SampleSite]:
+    with SampleSite() as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack.start(port=0, parameter_overrides=PARAMETERS) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def harness(stack: LocalStack) -> Harness:
+    return Harness.for_endpoint(stack.stack_name, stack.endpoint_url)
+
+
+@pytest.fixture(scope="package")
+def context(stack: LocalStack, harness: Harness, site: SampleSite) -> Context:
+    return Context(stack, harness, site.url)

@@ -1,0 +1,182 @@
+"""How the local stack runs code: Lambda errors, timeouts and warm environments as on AWS; no process left."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from local.harness import new_id, poll
+from local.settings import REPO_ROOT
+from local.stack import LocalStack
+
+HANDLER = """
+import os, time
+INVOCATIONS = 0
+
+def lambda_handler(event, context):
+    global INVOCATIONS
+    INVOCATIONS += 1
+    if event.get("raise"):
+        raise ValueError(event["raise"])
+    time.sleep(event.get("sleep", 0))
+    return {"pid": os.getpid(), "invocations": INVOCATIONS, "greeting": os.environ["GREETING"],
+            "remainingMs": context.get_remaining_time_in_millis()}
+"""
+
+
+def _zip(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", source)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def function_name(stack: LocalStack) -> str:
+    name = new_id("probe")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = stack.client("iam").create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    stack.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role["Arn"],
+        Handler="handler.lambda_handler",
+        Code={"ZipFile": _zip(HANDLER)},
+        Timeout=2,
+        Environment={"Variables": {"GREETING": "hello"}},
+    )
+    return name
+
+
+def invoke(
+    stack: LocalStack, name: str, payload: dict[str, Any], **kwargs: Any
+) -> tuple[dict[str, Any], Any]:
+    response = stack.client("lambda").invoke(
+        FunctionName=name, Payload=json.dumps(payload).encode(), **kwargs
+    )
+    return response, json.loads(response["Payload"].read())
+
+
+def test_a_warm_environment_serves_later_invocations_with_the_configured_environment(
+    stack: LocalStack, function_name: str
+) -> None:
+    _, first = invoke(stack, function_name, {})
+    _, second = invoke(stack, function_name, {})
+    assert first["greeting"] == "hello"
+    assert second["pid"] == first["pid"] and second["invocations"] == first["invocations"] + 1
+    assert 0 < first["remainingMs"] <= 2000
+
+
+def test_an_exception_is_an_unhandled_function_error(stack: LocalStack, function_name: str) -> None:
+    response, payload = invoke(stack, function_name, {"raise": "bad input"}, LogType="Tail")
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "ValueError" and payload["errorMessage"] == "bad input"
+    assert payload["stackTrace"]
+    assert "ValueError: bad input" in base64.b64decode(response["LogResult"]).decode()
+
+
+def test_the_timeout_is_enforced_and_the_next_invocation_starts_cold(
+    stack: LocalStack, function_name: str
+) -> None:
+    _, before = invoke(stack, function_name, {})
+    started = time.monotonic()
+    response, payload = invoke(stack, function_name, {"sleep": 30})
+    assert time.monotonic() - started < 10
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 2.00 seconds" in payload["errorMessage"]
+    _, after = invoke(stack, function_name, {})
+    assert after["pid"] != before["pid"] and after["invocations"] == 1
+
+
+def test_template_functions_run_from_their_source_folders(stack: LocalStack) -> None:
+    response, payload = invoke(stack, stack.outputs["ClaimFunctionName"], {"jobId": "missing"})
+    assert response["FunctionError"] == "Unhandled", payload
+    configuration = stack.client("lambda").get_function_configuration(
+        FunctionName=stack.outputs["ClaimFunctionName"]
+    )
+    assert configuration["Environment"]["Variables"]["LOCKS_TABLE"] == stack.outputs["LocksTableName"]
+
+
+def _descendants(pid: int) -> set[int]:
+    found, pending = set(), [pid]
+    while pending:
+        parent = pending.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    pending.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_serve_prints_how_to_use_it_and_ctrl_c_leaves_no_process(stack: LocalStack) -> None:
+    """`python -m local serve` in its own process (a second stack cannot share this process's moto)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "local", "serve", "--port", "0"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 90
+        while not any("Ctrl-C stops" in line for line in lines):
+            assert time.monotonic() < deadline and serve.poll() is None, "".join(lines)
+            lines.append(serve.stdout.readline())
+        text = "".join(lines)
+        url = next(line.split(" is up at ")[1].split()[0] for line in lines if " is up at " in line)
+        for output in ("StateMachineArn", "IntakeQueueUrl", "JobsTableName", "DeadLetterQueueUrl"):
+            assert output in text
+        assert f"aws --endpoint-url {url}" in text
+
+        session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+        outputs = {
+            o["OutputKey"]: o["OutputValue"]
+            for o in session.client("cloudformation", endpoint_url=url).describe_stacks()["Stacks"][0][
+                "Outputs"
+            ]
+        }
+        lam = session.client("lambda", endpoint_url=url)
+        response = lam.invoke(FunctionName=outputs["ClaimFunctionName"], Payload=b'{"jobId": "none"}')
+        assert response["FunctionError"] == "Unhandled"  # an execution environment now runs
+        children = poll("serve's children", lambda: _descendants(serve.pid), 10)
+
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(timeout=60) == 0
+        rest = serve.stdout.read()
+        assert "stopped" in rest
+        poll("every child of serve to exit", lambda: not any(_alive(pid) for pid in children), 10)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
