@@ -96,7 +96,8 @@ async def run_in_browser(
             ctx.finish()
             if job.session:
                 await _save_session(context, sessions, job, outcome)
-        except JobFailure as failure:
+        except Exception as error:
+            failure = error if isinstance(error, JobFailure) else _unexpected(error)
             outcome.failure = failure.with_details(step=_step_details(ctx))
             if ctx is not None and failure.error in SCREENSHOT_AFTER and health.failure is None:
                 await _failure_screenshot(ctx)
@@ -117,6 +118,12 @@ async def _responsive(call: Awaitable[T], what: str) -> T:
         raise JobFailure(
             ErrorName.BROWSER_CRASHED, f"Chromium did not {what} within {SETUP_TIMEOUT_SECONDS} s"
         ) from None
+
+
+def _unexpected(error: Exception) -> JobFailure:
+    """A fault outside any step (an action's own code, the session store): reported with what ran so far."""
+    logger.error("the job failed unexpectedly", exc_info=error)
+    return JobFailure(ErrorName.WORKER_ERROR, f"{type(error).__name__}: {error}")
 
 
 def _step_details(ctx: ActionContext | None) -> dict[str, Any] | None:

@@ -99,7 +99,10 @@ class SessionStore:
                 "session of %s is indexed but %s is gone: starting without one", account, item["s3Key"]
             )
             return None
-        state = json.loads(body)
+        try:
+            state = json.loads(body)
+        except ValueError:
+            state = None
         if not isinstance(state, dict) or not isinstance(state.get("cookies"), list):
             raise ValueError(f"{item['s3Key']} is not a Playwright storage state")
         return state

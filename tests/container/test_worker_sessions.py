@@ -232,3 +232,23 @@ def test_the_upload_command_explains_what_it_cannot_use(server_stack, tmp_path):
     wrong = _upload_command(server_stack, not_cookies)
     assert wrong.returncode == 2 and "expected a list of cookies" in wrong.stderr
     assert server_stack.session_store().load("acme-ops") is None
+
+
+def test_an_unreadable_stored_session_fails_the_job_with_what_is_wrong(worker, stack, site):
+    stack.client("s3").put_object(
+        Bucket=stack.names["bucket"], Key="sessions/acme-ops/state.json", Body=b"{oops"
+    )
+    stack.client("dynamodb").put_item(
+        TableName=stack.names["sessions"],
+        Item={"account": {"S": "acme-ops"}, "s3Key": {"S": "sessions/acme-ops/state.json"}},
+    )
+    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": site.url("/page")}}]}, session="acme-ops")
+
+    code, _ = worker.run(job_id)
+
+    assert code == ExitCode.BY_ERROR["Worker.Error"]
+    assert (
+        worker.failure()[1]["message"]
+        == "ValueError: sessions/acme-ops/state.json is not a Playwright storage state"
+    )
+    assert stack.result(job_id)["session"] == {"account": "acme-ops", "loaded": False, "saved": False}
