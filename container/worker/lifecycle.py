@@ -47,7 +47,7 @@ MAX_SUMMARY_DATA_BYTES = 16 * 1024
 def main() -> int:
     env = os.environ
     logs.configure(env.get("JOB_ID"))
-    if env.get("TMPDIR"):  # on the scratch volume, which may start empty; Chromium's profile goes there
+    if env.get("TMPDIR"):  # on the task's scratch volume, which starts empty: Chromium and tempfile need it
         Path(env["TMPDIR"]).mkdir(parents=True, exist_ok=True)
     aws = AwsClients()
     try:
@@ -60,9 +60,6 @@ def main() -> int:
                 JobFailure(ErrorName.WORKER_ERROR, f"the worker is misconfigured: {error}")
             )
         return ExitCode.CONFIG_ERROR
-    # TMPDIR is on the task's scratch volume, which starts empty; Chromium and tempfile need it to exist.
-    if env.get("TMPDIR"):
-        os.makedirs(env["TMPDIR"], exist_ok=True)
     stop = StopFlag()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(
