@@ -1,0 +1,589 @@
+"""Each shim in local/moto_gaps.py against moto itself.
+
+Every probe below runs a small scenario in moto and reports what it saw. The probes run twice, in fresh
+processes: against moto as installed (where each must still show the gap: when one of those assertions
+fails, moto has fixed the gap upstream and its shim should be removed) and with the shims applied (where
+each must behave as AWS does). Run as a script, this file is the probe runner.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLE = "arn:aws:iam::123456789012:role/probe"
+SFN_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+PROBE_SECONDS = 20
+
+
+# --- probes (run in a subprocess) -------------------------------------------------------------------------
+
+
+class Recorder:
+    """Stands in for the local stack behind the runtime hooks, recording what the shims hand it."""
+
+    def __init__(self) -> None:
+        self.invocations: list[str] = []
+        self.deliveries: list[dict[str, Any]] = []
+        self.statuses: list[str] = []
+
+    def invoke_function(self, function: Any, payload: bytes, invocation_type: str) -> Any:
+        from local.moto_gaps import InvokeResult
+
+        self.invocations.append(invocation_type)
+        return InvokeResult(payload=b'{"errorType": "ValueError"}', function_error="Unhandled")
+
+    def task_started(self, task: Any) -> None:
+        return None
+
+    def stop_task(self, task: Any, reason: str) -> bool:
+        return False
+
+    def execution_status_changed(self, execution: Any) -> None:
+        self.statuses.append(execution.status)
+
+    def deliver_to_target(self, rule: Any, target: dict[str, Any], event: Any) -> None:
+        self.deliveries.append({"arn": target["Arn"], "event": event})
+
+
+def _client(service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, region_name="us-east-1")
+
+
+def _run_machine(definition: dict[str, Any], execution_input: dict[str, Any] | None = None) -> dict[str, Any]:
+    sfn = _client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE
+    )
+    arn = sfn.start_execution(
+        stateMachineArn=machine["stateMachineArn"], input=json.dumps(execution_input or {})
+    )["executionArn"]
+    return _wait(arn)
+
+
+def _wait(execution_arn: str) -> dict[str, Any]:
+    sfn = _client("stepfunctions")
+    deadline = time.monotonic() + PROBE_SECONDS
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return {
+                "status": described["status"],
+                "error": described.get("error"),
+                "cause": described.get("cause"),
+                "output": json.loads(described.get("output") or "null"),
+            }
+        time.sleep(0.1)
+    return {"status": "RUNNING"}
+
+
+def _fargate(dns_hostnames: bool = True) -> dict[str, str]:
+    ec2, ecs = _client("ec2"), _client("ecs")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    if dns_hostnames:
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="g", Description="g", VpcId=vpc)["GroupId"]
+    ecs.create_cluster(clusterName="probe")
+    definition = ecs.register_task_definition(
+        family="probe",
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[{"name": "worker", "image": "probe", "memory": 512}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    return {"cluster": "probe", "definition": definition, "subnet": subnet, "group": group}
+
+
+def _run_task_state(ecs: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::ecs:runTask",
+        "Parameters": {
+            "Cluster": ecs["cluster"],
+            "TaskDefinition": ecs["definition"],
+            "NetworkConfiguration": {
+                "AwsvpcConfiguration": {"Subnets": [ecs["subnet"]], "SecurityGroups": [ecs["group"]]}
+            },
+            **extra,
+        },
+        "End": True,
+    }
+
+
+def probe_ecs_integration_casing() -> Any:
+    ecs = _fargate()
+    result = _run_machine({"StartAt": "Run", "States": {"Run": _run_task_state(ecs, LaunchType="FARGATE")}})
+    return {"status": result["status"], "has_tasks": bool((result["output"] or {}).get("Tasks"))}
+
+
+def probe_aws_sdk_integration_casing() -> Any:
+    _client("ecs").create_cluster(clusterName="probe")
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:ecs:listTasks",
+        "Parameters": {"Cluster": "probe"},
+    }
+    return _run_machine({"StartAt": "List", "States": {"List": {**state, "End": True}}})["status"]
+
+
+def probe_capacity_provider_strategy() -> Any:
+    ecs = _fargate()
+    strategy = [{"CapacityProvider": "FARGATE", "Weight": 1}]
+    state = _run_task_state(ecs, CapacityProviderStrategy=strategy)
+    return _run_machine({"StartAt": "Run", "States": {"Run": state}})["status"]
+
+
+def _callback_machine(**task_fields: Any) -> tuple[str, str]:
+    """An execution waiting on sqs:sendMessage.waitForTaskToken; returns (execution ARN, token)."""
+    sqs = _client("sqs")
+    queue = sqs.create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "End": True,
+        **task_fields,
+    }
+    sfn = _client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": state}}),
+        roleArn=ROLE,
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    deadline = time.monotonic() + PROBE_SECONDS
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue).get("Messages", [])
+        if messages:
+            return execution, json.loads(messages[0]["Body"])["token"]
+        time.sleep(0.1)
+    raise TimeoutError("the task token never reached the queue")
+
+
+def probe_send_task_failure_cause() -> Any:
+    execution, token = _callback_machine()
+    _client("stepfunctions").send_task_failure(taskToken=token, error="Site.ServerError", cause="HTTP 503")
+    return _wait(execution)["cause"]
+
+
+def probe_heartbeat_timeout_error_name() -> Any:
+    execution, _ = _callback_machine(HeartbeatSeconds=1, TimeoutSeconds=30)
+    return _wait(execution)["error"]
+
+
+def probe_early_heartbeat() -> Any:
+    from botocore.exceptions import ClientError
+
+    execution, token = _callback_machine()
+    try:
+        _client("stepfunctions").send_task_heartbeat(taskToken=token)
+        outcome = "accepted"
+    except ClientError as error:
+        outcome = error.response["Error"]["Code"]
+    _client("stepfunctions").send_task_success(taskToken=token, output="{}")
+    _wait(execution)
+    return outcome
+
+
+def _choice(rule: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "StartAt": "Decide",
+        "States": {
+            "Decide": {"Type": "Choice", "Choices": [{**rule, "Next": "Yes"}], "Default": "No"},
+            "Yes": {"Type": "Pass", "Result": {"branch": "yes"}, "End": True},
+            "No": {"Type": "Pass", "Result": {"branch": "no"}, "End": True},
+        },
+    }
+
+
+def probe_choice_context_object_path() -> Any:
+    result = _run_machine(
+        _choice({"Variable": "$.at", "TimestampLessThanPath": "$$.State.EnteredTime"}),
+        {"at": "2020-01-01T00:00:00Z"},
+    )
+    return result["output"] if result["status"] == "SUCCEEDED" else result["status"]
+
+
+def probe_fractional_timestamp_comparison() -> Any:
+    rule = {"Variable": "$.at", "TimestampGreaterThan": "2020-01-01T00:00:00Z"}
+    return _run_machine(_choice(rule), {"at": "2026-01-01T00:00:00.500Z"})["output"]
+
+
+def probe_entered_time_format() -> Any:
+    machine = {
+        "StartAt": "Now",
+        "States": {"Now": {"Type": "Pass", "Parameters": {"t.$": "$$.State.EnteredTime"}, "End": True}},
+    }
+    entered = _run_machine(machine)["output"]["t"]
+    return {"ends_with_z": entered.endswith("Z"), "length": len(entered)}
+
+
+def _create_stack(template: dict[str, Any], parameters: dict[str, str] | None = None) -> None:
+    _client("cloudformation").create_stack(
+        StackName=f"s{time.monotonic_ns()}",
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
+    )
+
+
+def probe_cloudformation_state_machine() -> Any:
+    definition = {
+        "StartAt": "P",
+        "States": {"P": {"Type": "Pass", "Result": {"greeting": "${Greeting}"}, "End": True}},
+    }
+    properties = {
+        "DefinitionString": json.dumps(definition),
+        "RoleArn": ROLE,
+        "DefinitionSubstitutions": {"Greeting": "hello"},
+    }
+    _create_stack(
+        {"Resources": {"Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": properties}}}
+    )
+    machines = _client("stepfunctions").list_state_machines()["stateMachines"]
+    if not machines:
+        return "not executable"
+    execution = _client("stepfunctions").start_execution(stateMachineArn=machines[0]["stateMachineArn"])
+    return _wait(execution["executionArn"])["output"]
+
+
+def probe_ecs_awsvpc_without_dns_hostnames() -> Any:
+    """Not shimmed: the local stack's VPC has DNS hostnames on (local/deploy.py), as Fargate needs anyway."""
+    ecs = _fargate(dns_hostnames=False)
+    _client("ecs").run_task(
+        cluster=ecs["cluster"],
+        taskDefinition=ecs["definition"],
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {"subnets": [ecs["subnet"]], "securityGroups": [ecs["group"]]}
+        },
+    )
+    return "started"
+
+
+def probe_ecs_task_advances_per_describe() -> Any:
+    ecs = _fargate()
+    task = _client("ecs").run_task(
+        cluster=ecs["cluster"],
+        taskDefinition=ecs["definition"],
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {"subnets": [ecs["subnet"]], "securityGroups": [ecs["group"]]}
+        },
+    )["tasks"][0]["taskArn"]
+    statuses = [
+        _client("ecs").describe_tasks(cluster=ecs["cluster"], tasks=[task])["tasks"][0]["lastStatus"]
+        for _ in range(6)
+    ]
+    return statuses[-1]
+
+
+def probe_ecs_memory_from_cloudformation_parameter() -> Any:
+    from botocore.exceptions import ClientError
+
+    ecs = _fargate()
+    container = {"Name": "worker", "Image": "probe", "Memory": {"Ref": "Memory"}}
+    properties = {
+        "Family": "cfn",
+        "RequiresCompatibilities": ["FARGATE"],
+        "NetworkMode": "awsvpc",
+        "Cpu": "256",
+        "Memory": {"Ref": "Memory"},
+        "ContainerDefinitions": [container],
+    }
+    template = {
+        "Parameters": {"Memory": {"Type": "String"}},
+        "Resources": {"Definition": {"Type": "AWS::ECS::TaskDefinition", "Properties": properties}},
+    }
+    _create_stack(template, {"Memory": "512"})
+    try:
+        _client("ecs").run_task(
+            cluster=ecs["cluster"],
+            taskDefinition="cfn",
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": [ecs["subnet"]], "securityGroups": [ecs["group"]]}
+            },
+        )
+    except ClientError as error:
+        return error.response["ResponseMetadata"]["HTTPStatusCode"]
+    return "started"
+
+
+def _function() -> str:
+    import io
+    import zipfile
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def lambda_handler(event, context):\n    raise ValueError('boom')\n")
+    iam = _client("iam")
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    role = iam.create_role(RoleName=f"r{time.monotonic_ns()}", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]["Arn"]
+    return _client("lambda").create_function(
+        FunctionName=f"f{time.monotonic_ns()}",
+        Runtime="python3.13",
+        Role=role,
+        Handler="app.lambda_handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
+
+
+def probe_lambda_invoke() -> Any:
+    response = _client("lambda").invoke(FunctionName=_function(), Payload=b"{}")
+    return response.get("FunctionError")
+
+
+def probe_s3_notification_invocation(recorder: Recorder | None) -> Any:
+    from moto.awslambda.models import LambdaFunction
+
+    seen: list[Any] = []
+    original = LambdaFunction.invoke
+
+    def spy(self: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+        seen.append(dict(request_headers).get("x-amz-invocation-type", "RequestResponse (none given)"))
+        return original(self, body, request_headers, response_headers)
+
+    LambdaFunction.invoke = spy
+    try:
+        function = _function()
+        s3 = _client("s3")
+        s3.create_bucket(Bucket="probe")
+        s3.put_bucket_notification_configuration(
+            Bucket="probe",
+            NotificationConfiguration={
+                "LambdaFunctionConfigurations": [
+                    {"LambdaFunctionArn": function, "Events": ["s3:ObjectCreated:*"]}
+                ]
+            },
+        )
+        s3.put_object(Bucket="probe", Key="job.json", Body=b"{}")
+    finally:
+        LambdaFunction.invoke = original
+    return recorder.invocations if recorder else seen
+
+
+def probe_sqs_event_source_mapping() -> Any:
+    sqs = _client("sqs")
+    queue = sqs.create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    _client("lambda").create_event_source_mapping(EventSourceArn=arn, FunctionName=_function(), BatchSize=10)
+    sqs.send_message(QueueUrl=queue, MessageBody="{}")
+    received = sqs.receive_message(QueueUrl=queue, AttributeNames=["ApproximateReceiveCount"])["Messages"][0]
+    return int(received["Attributes"]["ApproximateReceiveCount"])  # 2: SendMessage itself received it once
+
+
+def _rule(name: str, target_arn: str, state: str = "ENABLED") -> None:
+    events = _client("events")
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": ["probe"]}), State=state)
+    events.put_targets(Rule=name, Targets=[{"Id": "t", "Arn": target_arn}])
+
+
+def probe_eventbridge_lambda_target(recorder: Recorder | None) -> Any:
+    from botocore.exceptions import ClientError
+
+    _rule("to-lambda", _function())
+    try:
+        _client("events").put_events(Entries=[{"Source": "probe", "DetailType": "Probe", "Detail": "{}"}])
+    except ClientError as error:
+        return error.response["ResponseMetadata"]["HTTPStatusCode"]
+    return [delivery["event"]["detail-type"] for delivery in recorder.deliveries] if recorder else "no error"
+
+
+def probe_eventbridge_disabled_rule() -> Any:
+    sqs = _client("sqs")
+    queue = sqs.create_queue(QueueName="disabled-rule")["QueueUrl"]
+    _rule(
+        "disabled",
+        sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"],
+        "DISABLED",
+    )
+    _client("events").put_events(Entries=[{"Source": "probe", "DetailType": "Probe", "Detail": "{}"}])
+    return len(sqs.receive_message(QueueUrl=queue).get("Messages", []))
+
+
+def probe_execution_status_events(recorder: Recorder | None) -> Any:
+    sqs = _client("sqs")
+    queue = sqs.create_queue(QueueName="status-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events = _client("events")
+    events.put_rule(Name="statuses", EventPattern=json.dumps({"source": ["aws.states"]}))
+    events.put_targets(Rule="statuses", Targets=[{"Id": "q", "Arn": queue_arn}])
+    _run_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    if recorder:
+        return recorder.statuses
+    return len(sqs.receive_message(QueueUrl=queue).get("Messages", []))
+
+
+# Probes that need other gaps closed before they can show their own: name -> shims applied first.
+PREREQUISITES = {"capacity_provider_strategy": ["_shim_integration_casing"]}
+NEEDS_RECORDER = {
+    "s3_notification_invocation",
+    "eventbridge_lambda_target",
+    "execution_status_events",
+}
+
+
+def run_probes(patched: bool, names: list[str]) -> dict[str, Any]:
+    from moto import mock_aws
+
+    from local import moto_gaps
+
+    recorder = Recorder() if patched else None
+    if patched:
+        moto_gaps.apply()
+    results = {}
+    for name in names:
+        if not patched:
+            for shim in PREREQUISITES.get(name, []):
+                getattr(moto_gaps, shim)()
+        if recorder:
+            moto_gaps.install_hooks(recorder)
+            recorder.__init__()
+        with mock_aws(config=SFN_CONFIG):
+            probe = globals()[f"probe_{name}"]
+            try:
+                results[name] = probe(recorder) if name in NEEDS_RECORDER else probe()
+            except Exception as error:  # a probe that fails outright reports how
+                results[name] = f"{type(error).__name__}: {error}"
+        moto_gaps.install_hooks(None)
+    return results
+
+
+# --- the tests ------------------------------------------------------------------------------------------
+
+PROBES = sorted(name.removeprefix("probe_") for name in list(globals()) if name.startswith("probe_"))
+
+
+def _observe(patched: bool, names: list[str]) -> dict[str, Any]:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions" / "shared")]),
+        "AWS_ACCESS_KEY_ID": "probe",
+        "AWS_SECRET_ACCESS_KEY": "probe",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+    }
+    args = [sys.executable, __file__, "--patched" if patched else "--pristine", *names]
+    completed = subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def pristine() -> dict[str, Any]:
+    """What moto does without any shim (except those a probe lists as prerequisites, applied one by one)."""
+    plain = [name for name in PROBES if name not in PREREQUISITES]
+    observed = _observe(patched=False, names=plain)
+    for name in PREREQUISITES:
+        observed.update(_observe(patched=False, names=[name]))
+    return observed
+
+
+@pytest.fixture(scope="module")
+def shimmed() -> dict[str, Any]:
+    return _observe(patched=True, names=PROBES)
+
+
+_NO_DNS = "AttributeError: 'NetworkInterface' object has no attribute 'private_dns_name'"
+# probe -> (what moto still does, what AWS does and the shim gives)
+EXPECTED: dict[str, tuple[Any, Any]] = {
+    "ecs_integration_casing": (
+        {"status": "FAILED", "has_tasks": False},
+        {"status": "SUCCEEDED", "has_tasks": True},
+    ),
+    "aws_sdk_integration_casing": ("FAILED", "SUCCEEDED"),
+    "capacity_provider_strategy": ("FAILED", "SUCCEEDED"),
+    "send_task_failure_cause": (None, "HTTP 503"),
+    "heartbeat_timeout_error_name": ("States.Timeout", "States.HeartbeatTimeout"),
+    "early_heartbeat": ("InvalidToken", "accepted"),
+    "choice_context_object_path": ("FAILED", {"branch": "yes"}),
+    "fractional_timestamp_comparison": ({"branch": "no"}, {"branch": "yes"}),
+    "entered_time_format": ({"ends_with_z": False, "length": 32}, {"ends_with_z": True, "length": 24}),
+    "cloudformation_state_machine": ("not executable", {"greeting": "hello"}),
+    "ecs_task_advances_per_describe": ("STOPPED", "RUNNING"),
+    "ecs_memory_from_cloudformation_parameter": (
+        "TypeError: unsupported operand type(s) for +=: 'int' and 'str'",
+        "started",
+    ),
+    "ecs_awsvpc_without_dns_hostnames": (_NO_DNS, _NO_DNS),
+    "lambda_invoke": ("Handled", "Unhandled"),
+    "s3_notification_invocation": (["RequestResponse (none given)"], ["Event"]),
+    "sqs_event_source_mapping": (2, 1),
+    "eventbridge_lambda_target": (
+        "NotImplementedError: Expr not defined for <class 'moto.events.models.Rule'>",
+        ["Probe"],
+    ),
+    "eventbridge_disabled_rule": (1, 0),
+    "execution_status_events": (0, ["RUNNING", "SUCCEEDED"]),
+}
+
+
+def test_every_probe_has_expectations() -> None:
+    assert sorted(EXPECTED) == PROBES
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_moto_still_has_the_gap(pristine: dict[str, Any], name: str) -> None:
+    assert pristine[name] == EXPECTED[name][0], (
+        f"moto changed: {name} now gives {pristine[name]!r}; is the shim still needed?"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_shim_closes_the_gap(shimmed: dict[str, Any], name: str) -> None:
+    assert shimmed[name] == EXPECTED[name][1]
+
+
+def test_the_local_network_lets_awsvpc_tasks_start() -> None:
+    """The gap above is met by the network the local stack creates: a VPC with DNS hostnames on."""
+    import boto3
+    from moto import mock_aws
+
+    from local.deploy import create_network
+
+    with mock_aws():
+        session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
+        network = create_network(session, endpoint_url=None)
+        attribute = session.client("ec2").describe_vpc_attribute(
+            VpcId=network.vpc_id, Attribute="enableDnsHostnames"
+        )
+        assert attribute["EnableDnsHostnames"]["Value"] is True
+
+
+def test_a_resource_type_without_moto_model_or_stand_in_stops_the_deploy() -> None:
+    from local import unsupported
+
+    template = {
+        "Resources": {"Pipe": {"Type": "AWS::Pipes::Pipe"}, "Policy": {"Type": "AWS::S3::BucketPolicy"}}
+    }
+    with pytest.raises(NotImplementedError, match=r"AWS::Pipes::Pipe; add a stand-in"):
+        unsupported.stand_in(template)
+    listed = {stand_in.resource_type for stand_in in unsupported.STAND_INS}
+    assert unsupported.stand_in({"Resources": {t: {"Type": t} for t in listed}})
+    assert all(stand_in.why for stand_in in unsupported.STAND_INS)
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_probes(patched=sys.argv[1] == "--patched", names=sys.argv[2:]), default=str))
