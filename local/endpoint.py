@@ -18,7 +18,7 @@ class Endpoint:
         self.url = ""
 
     def start(self) -> str:
-        # Request logging would drown the stack's own output; errors still surface through the clients.
+        # One line per request would drown everything else; errors still surface through the clients.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_gaps.apply()
         self._server.start()

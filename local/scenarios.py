@@ -242,6 +242,7 @@ def heartbeat_timeout(ctx: Context, result: ScenarioResult) -> None:
     ctx.harness.submit(job)
     task_arn = ctx.registered_task(job["jobId"], job["lockKey"])
     ctx.stack.freeze_task(task_arn)  # the worker stops heartbeating
+    frozen = time.monotonic()
     record = ctx.run(job, "hung", result)
     result.check("job TIMED_OUT", record["status"] == "TIMED_OUT", record["status"])
     result.check(
@@ -259,6 +260,7 @@ def heartbeat_timeout(ctx: Context, result: ScenarioResult) -> None:
     )
     result.check("lock released", ctx.harness.lock(job["lockKey"]) is None)
     message = ctx.harness.dead_letters(job["jobId"], 15)
+    result.measurements["hang_to_dlq_seconds"] = round(time.monotonic() - frozen, 2)
     result.check("job in the DLQ", message.get("status") == "TIMED_OUT", message)
     history = ctx.harness.history(job["jobId"])
     timed_out = next(e["timestamp"] for e in history if e["type"] == "TaskTimedOut")

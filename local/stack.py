@@ -11,6 +11,7 @@ stack stops every process it started.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,24 @@ from local.settings import REGION, REPO_ROOT, client_environment, configured_por
 from local.sqs_poller import EventSourcePoller
 
 LOG_DIR = REPO_ROOT / "out" / "local" / "logs"
+
+
+@contextlib.contextmanager
+def _endpoint_log(path: Path) -> Iterator[None]:
+    """moto's and the HTTP server's own logs (benign JSONPath misses, 500 tracebacks) go to a file."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("moto", "werkzeug")]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+            logger.propagate = True
+        handler.close()
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,7 @@ class LocalStack(moto_gaps.RuntimeHooks):
             raise RuntimeError("a local stack already runs in this process: moto's backends are global")
         started = time.monotonic()
         self._stack = contextlib.ExitStack()
+        self._stack.enter_context(_endpoint_log(self.logs.folder / "endpoint.log"))
         self.endpoint_url = self._endpoint.start()
         self._stack.callback(self._endpoint.stop)
         self._stack.callback(self._endpoint.reset)

@@ -27,8 +27,9 @@ def site() -> Iterator[SampleSite]:
 
 
 @pytest.fixture(scope="package")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack.start(port=0, parameter_overrides=PARAMETERS) as running:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    logs = tmp_path_factory.mktemp("e2e-logs")
+    with LocalStack.start(port=0, parameter_overrides=PARAMETERS, log_dir=logs) as running:
         yield running
 
 

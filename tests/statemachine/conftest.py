@@ -24,10 +24,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="package")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack.start(
-        port=0, parameter_overrides=RATE, worker_command=[sys.executable, str(SCRIPTED_WORKER)]
-    ) as running:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    worker = [sys.executable, str(SCRIPTED_WORKER)]
+    logs = tmp_path_factory.mktemp("statemachine-logs")
+    with LocalStack.start(port=0, parameter_overrides=RATE, worker_command=worker, log_dir=logs) as running:
         yield running
 
 
