@@ -20,7 +20,7 @@ from jobcore.clock import SystemClock
 from jobcore.config import Settings
 from jobcore.emailjob import parse_email
 from jobcore.ids import direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
-from jobcore.model import JobRejected, RejectionCode, parse_json
+from jobcore.model import JobRejected, RejectionCode, parse_json, utf8_text
 from jobcore.submit import Submission, SubmitStatus, submit
 
 logger = Logger()
@@ -36,6 +36,7 @@ CLOCK = SystemClock()
 MAX_OBJECT_BYTES = 40 * 1024 * 1024  # the largest email SES receives
 EMAIL_PREFIX = "email/"
 SCHEDULED_EVENT = "Scheduled Event"
+OBJECT_CREATED = "ObjectCreated:"
 _METRICS = {
     SubmitStatus.STARTED: "JobsStarted",
     SubmitStatus.DUPLICATE: "JobsDuplicate",
@@ -75,10 +76,10 @@ def s3_submission(bucket: str, key: str, etag: str, size: int, version_id: str |
         return Submission(**base, raw={"uri": uri, "size": size}, rejection=rejection)
     version = {"VersionId": version_id} if version_id else {}
     data = CLIENTS.s3.get_object(Bucket=bucket, Key=key, **version)["Body"].read()
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8", errors="backslashreplace")  # kept if rejected: shows any non-UTF-8 byte
     if not is_email:
         try:
-            return Submission(**base, raw=text, body=parse_json(text.lstrip("\ufeff"), uri))
+            return Submission(**base, raw=text, body=parse_json(utf8_text(data, uri).lstrip("\ufeff"), uri))
         except JobRejected as rejection:
             return Submission(**base, raw=text, rejection=rejection)
     email = parse_email(data)
@@ -90,19 +91,25 @@ def s3_submission(bucket: str, key: str, etag: str, size: int, version_id: str |
     return Submission(**base, raw=text, body=email.body, defaults=email.defaults(), rejection=email.rejection)
 
 
+def unsupported_submission(event: Any, source_type: str, source_id: str | None, message: str) -> Submission:
+    """An event intake does not take (another service's, wired to intake by mistake), kept as rejected."""
+    derived = direct_job_id(event)
+    return Submission(
+        source={"type": source_type, "id": source_id or derived},
+        derived_id=derived,
+        raw=event,
+        rejection=JobRejected(RejectionCode.UNSUPPORTED_EVENT, message),
+    )
+
+
 def eventbridge_submission(event: EventBridgeEvent) -> Submission:
     """A scheduled event whose detail is the job template (the rule's InputTransformer puts it there)."""
     if event.detail_type != SCHEDULED_EVENT or not event.resources:
-        derived = direct_job_id(event.raw_event)
-        rejection = JobRejected(
-            RejectionCode.UNSUPPORTED_EVENT,
+        return unsupported_submission(
+            event.raw_event,
+            "eventbridge",
+            event.get_id,
             f"intake takes scheduled events with a job template as detail, not {event.detail_type!r}",
-        )
-        return Submission(
-            source={"type": "eventbridge", "id": event.get_id or derived},
-            derived_id=derived,
-            raw=event.raw_event,
-            rejection=rejection,
         )
     rule = event.resources[0]
     base = {
@@ -125,19 +132,44 @@ def direct_submission(event: Any) -> Submission:
     return Submission(source={"type": "direct", "id": derived}, derived_id=derived, raw=event, body=event)
 
 
-def route(event: Any, context: LambdaContext) -> Any:
+def records_source(event: Any) -> str | None:
+    """The eventSource of an event made of Records (SQS, S3, SNS, DynamoDB and Kinesis streams...)."""
     records = event.get("Records") if isinstance(event, dict) else None
-    if records and records[0].get("eventSource") == "aws:sqs":
-        return process_partial_response(event, sqs_record_handler, processor, context)
-    if records and records[0].get("eventSource") == "aws:s3":
-        results = []
-        for record in S3Event(event).records:
+    if not isinstance(records, list) or not records or not isinstance(records[0], dict):
+        return None
+    return str(records[0].get("eventSource") or records[0].get("EventSource") or "unknown")
+
+
+def s3_results(event: dict[str, Any]) -> dict[str, Any]:
+    results = []
+    for record in S3Event(event).records:
+        if not record.event_name.startswith(OBJECT_CREATED):
+            message = f"intake takes S3 object-created events, not {record.event_name}"
+            submission = unsupported_submission(record.raw_event, "s3", None, message)
+        else:
             obj = record.s3.get_object
             key = unquote_plus(obj.key)
-            results.append(
-                handle(s3_submission(record.s3.bucket.name, key, obj.etag, obj.size, obj.version_id))
+            submission = s3_submission(record.s3.bucket.name, key, obj.etag, obj.size, obj.version_id)
+        results.append(handle(submission))
+    return {"results": results}
+
+
+def route(event: Any, context: LambdaContext) -> Any:
+    source = records_source(event)
+    if source == "aws:sqs":
+        return process_partial_response(event, sqs_record_handler, processor, context)
+    if source == "aws:s3":
+        return s3_results(event)
+    if source is not None:
+        return handle(
+            unsupported_submission(
+                event,
+                "direct",
+                None,
+                f"intake takes SQS messages, S3 object-created events, scheduled events and jobs, "
+                f"not {source} records",
             )
-        return {"results": results}
+        )
     if isinstance(event, dict) and "detail-type" in event and "source" in event:
         return handle(eventbridge_submission(EventBridgeEvent(event)))
     return handle(direct_submission(event))

@@ -158,18 +158,20 @@ def record_rejection(
         s3.put_object(
             Bucket=settings.artifacts_bucket,
             Key=key,
-            Body=_raw_document(job_id, source, rejection, raw, now).encode("utf-8"),
+            Body=_raw_document(job_id, source, rejection, raw, now),
             ContentType="application/json",
         )
         return {"jobId": job_id, "rawUri": raw_uri}
     raise RuntimeError(f"every jobId for this rejected input is taken by another job: {candidates}")
 
 
-def _raw_document(job_id: str, source: dict[str, str], rejection: JobRejected, raw: Any, now: str) -> str:
+def _raw_document(job_id: str, source: dict[str, str], rejection: JobRejected, raw: Any, now: str) -> bytes:
     document: dict[str, Any] = {"jobId": job_id, "source": source, "receivedAt": now, **rejection.as_dict()}
     if isinstance(raw, str):
         document["raw"] = raw[:MAX_RAW_CHARS]
         document["rawTruncated"] = len(raw) > MAX_RAW_CHARS
     else:
         document["raw"] = raw
-    return json.dumps(document, ensure_ascii=False, default=str, indent=2)
+    text = json.dumps(document, ensure_ascii=False, default=str, indent=2)
+    # An unpaired surrogate in the raw input (kept as it came) is written as its JSON escape again.
+    return text.encode("utf-8", errors="backslashreplace")

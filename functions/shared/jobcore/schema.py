@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,13 @@ def check_job(candidate: Any, settings: Settings) -> dict[str, Any]:
             ],
         )
     _check_action(job)
+    unpaired = list(_unpaired_surrogates(job))
+    if unpaired:
+        raise JobRejected(
+            RejectionCode.INVALID_JOB,
+            "the job holds text that is not valid Unicode: DynamoDB, S3 and Step Functions take UTF-8 only",
+            [{"path": path, "message": "unpaired UTF-16 surrogate"} for path in unpaired[:MAX_ERRORS]],
+        )
     size = len(canonical_json(job).encode("utf-8"))
     if size > MAX_JOB_BYTES:
         raise JobRejected(
@@ -107,6 +115,30 @@ def check_job(candidate: Any, settings: Settings) -> dict[str, Any]:
             [{"path": "/", "message": "keep params small; put large inputs in S3 and pass their URIs"}],
         )
     return job
+
+
+def _unpaired_surrogates(value: Any, path: str = "") -> Iterator[str]:
+    """JSON pointers of the strings (or of the objects whose keys) JSON escapes such as "\\ud800" made
+    into text no UTF-8 encoder takes."""
+    if isinstance(value, str):
+        if not _is_unicode(value):
+            yield path or "/"
+    elif isinstance(value, dict):
+        if not all(_is_unicode(key) for key in value):
+            yield path or "/"
+        for key, inner in value.items():
+            yield from _unpaired_surrogates(inner, f"{path}/{key}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from _unpaired_surrogates(inner, f"{path}/{index}")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_action(job: dict[str, Any]) -> None:
