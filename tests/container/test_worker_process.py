@@ -69,7 +69,7 @@ def test_sigterm_mid_job_ends_it_as_worker_interrupted(server_stack, site):
     assert execution["status"] == "FAILED" and execution["error"] == "Worker.Interrupted"
     result = server_stack.result(job_id)
     assert result["error"]["Error"] == "Worker.Interrupted" and "SIGTERM" in result["error"]["Cause"]
-    assert result["steps"][-1] == {**result["steps"][-1], "type": "wait_for", "status": "cancelled"}
+    assert result["steps"][-1]["status"] == "cancelled"  # stopped mid-step (loading the page, or waiting)
 
 
 def test_a_worker_without_its_environment_says_so_and_fails_its_task(server_stack):
