@@ -439,7 +439,8 @@ def _shim_sqs_inline_event_source_mapping() -> None:
 
 # --- EventBridge: Lambda and Step Functions targets -------------------------------------------------------
 # moto's PutEvents delivers to SQS, logs and buses only (Lambda and Step Functions targets raise
-# NotImplementedError) and does not skip DISABLED rules.
+# NotImplementedError), does not skip DISABLED rules, and sends every event to a scheduled rule (its empty
+# pattern matches anything), where AWS delivers only the rule's own "Scheduled Event".
 
 
 def _target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
@@ -460,6 +461,14 @@ def _target_input(target: dict[str, Any], event: dict[str, Any]) -> Any:
     return event
 
 
+def _is_own_schedule(rule: Rule, event: dict[str, Any]) -> bool:
+    return (
+        event.get("source") == "aws.events"
+        and event.get("detail-type") == "Scheduled Event"
+        and rule.arn in (event.get("resources") or [])
+    )
+
+
 def _shim_eventbridge_targets() -> None:
     original = Rule.send_to_targets
 
@@ -467,6 +476,9 @@ def _shim_eventbridge_targets() -> None:
         if _hooks is None:
             return original(self, original_event, transform_input)
         if self.state != "ENABLED" or not self.event_pattern.matches_event(original_event):
+            return None
+        scheduled_only = self.scheduled_expression and not self.event_pattern.get_pattern()
+        if scheduled_only and not _is_own_schedule(self, original_event):
             return None
         event = dict(original_event)
         event.pop("ingestion-time", None)

@@ -419,6 +419,18 @@ def probe_eventbridge_disabled_rule() -> Any:
     return len(sqs.receive_message(QueueUrl=queue).get("Messages", []))
 
 
+def probe_eventbridge_scheduled_rule() -> Any:
+    """A rule with only a schedule receives no PutEvents event (its pattern is empty in moto)."""
+    sqs = _client("sqs")
+    queue = sqs.create_queue(QueueName="scheduled-rule")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = _client("events")
+    events.put_rule(Name="every-five-minutes", ScheduleExpression="rate(5 minutes)")
+    events.put_targets(Rule="every-five-minutes", Targets=[{"Id": "q", "Arn": arn}])
+    events.put_events(Entries=[{"Source": "probe", "DetailType": "Probe", "Detail": "{}"}])
+    return len(sqs.receive_message(QueueUrl=queue).get("Messages", []))
+
+
 def probe_execution_status_events(recorder: Recorder | None) -> Any:
     sqs = _client("sqs")
     queue = sqs.create_queue(QueueName="status-events")["QueueUrl"]
@@ -536,6 +548,7 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
         ["Probe"],
     ),
     "eventbridge_disabled_rule": (1, 0),
+    "eventbridge_scheduled_rule": (1, 0),
     "execution_status_events": (0, ["RUNNING", "SUCCEEDED"]),
 }
 
