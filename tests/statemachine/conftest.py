@@ -12,8 +12,9 @@ from local.harness import Harness
 from local.stack import LocalStack
 
 SCRIPTED_WORKER = Path(__file__).with_name("scripted_worker.py")
-# Two tokens, then one every two seconds: the third job on a rate key is throttled for exactly 2 s.
-RATE = {"RateBurst": "2", "RateLimitPerMinute": "30"}
+# Two tokens, then one every five seconds: the third job on a rate key waits for the next token.
+RATE = {"RateBurst": "2", "RateLimitPerMinute": "12"}
+SECONDS_PER_TOKEN = 5
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
