@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -11,13 +10,6 @@ from local.harness import Harness
 from local.sample_site.server import SampleSite
 from local.scenarios import PARAMETERS, Context
 from local.stack import LocalStack
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="package")

@@ -15,7 +15,7 @@ from local.sample_site.server import SampleSite
 from local.stack import LocalStack
 
 AWS = shutil.which("aws")
-pytestmark = pytest.mark.skipif(AWS is None, reason="the AWS CLI (`aws`) is not on PATH")
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(AWS is None, reason="the AWS CLI (`aws`) is not on PATH")]
 
 
 def aws(stack: LocalStack, *args: str) -> Any:

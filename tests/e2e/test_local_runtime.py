@@ -21,6 +21,8 @@ from local.harness import new_id, poll
 from local.settings import REPO_ROOT
 from local.stack import LocalStack
 
+pytestmark = pytest.mark.e2e
+
 HANDLER = """
 import os, time
 INVOCATIONS = 0

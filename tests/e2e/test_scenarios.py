@@ -6,6 +6,8 @@ import pytest
 
 from local.scenarios import SCENARIOS, Context, run_scenario
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize("name", [name for name, _, _ in SCENARIOS])
 def test_scenario(context: Context, name: str) -> None:

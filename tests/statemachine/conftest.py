@@ -17,13 +17,6 @@ RATE = {"RateBurst": "2", "RateLimitPerMinute": "12"}
 SECONDS_PER_TOKEN = 5
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(item.fspath).parents:
-            item.add_marker(pytest.mark.statemachine)
-
-
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     worker = [sys.executable, str(SCRIPTED_WORKER)]

@@ -12,6 +12,8 @@ from local.harness import Harness, new_id, poll
 
 from .conftest import SECONDS_PER_TOKEN
 
+pytestmark = pytest.mark.statemachine
+
 JOB_END_SECONDS = 60
 
 
