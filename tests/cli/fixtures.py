@@ -13,7 +13,7 @@ from tests.cli.operator_stack import OperatorStack, StackEnvironment
 LOGS = Path(__file__).resolve().parents[2] / "out" / "test-artifacts" / "operator-stack-logs"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack_env() -> Iterator[StackEnvironment]:
     environment = StackEnvironment(LOGS)
     yield environment
