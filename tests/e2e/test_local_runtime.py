@@ -182,3 +182,20 @@ def test_serve_prints_how_to_use_it_and_ctrl_c_leaves_no_process(stack: LocalSta
         if serve.poll() is None:
             serve.kill()
             serve.wait()
+
+
+def test_a_scheduled_rule_invokes_its_function(stack: LocalStack) -> None:
+    """The cleanup sweep's rate(5 minutes) rule, fired now: EventBridge schedules reach Lambda targets."""
+    events, logs = stack.client("events"), stack.client("logs")
+    scheduled = [rule for rule in events.list_rules()["Rules"] if rule.get("ScheduleExpression")]
+    sweep = next(rule for rule in scheduled if "SweepExpiredLeases" in rule["Name"])
+    assert sweep["ScheduleExpression"] == "rate(5 minutes)"
+    group = f"/aws/lambda/{stack.outputs['CleanupFunctionName']}"
+
+    def starts() -> int:
+        found = logs.filter_log_events(logGroupName=group, filterPattern="START").get("events", [])
+        return len([event for event in found if event["message"].startswith("START RequestId")])
+
+    before = starts()
+    stack.fire_schedule(sweep["Name"])
+    poll("the cleanup function to run on the schedule", lambda: starts() > before, 30)
