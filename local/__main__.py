@@ -27,6 +27,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def serve(port: int, echo: bool) -> int:
+    from local.sample_site.server import SampleSite
     from local.stack import LocalStack
     from local.usage import describe
 
@@ -34,9 +35,10 @@ def serve(port: int, echo: bool) -> int:
     print(f"starting the local stack on 127.0.0.1:{port} ...", file=sys.stderr, flush=True)
     stack = LocalStack(port=port, echo=(lambda line: print(line, flush=True)) if echo else None)
     try:
-        stack.up()
-        print(describe(stack), flush=True)
-        stopping.wait()
+        with SampleSite() as site:
+            stack.up()
+            print(describe(stack, site.url), flush=True)
+            stopping.wait()
     finally:
         stack.down()
     print("stopped: no process of the stack is left running", file=sys.stderr)

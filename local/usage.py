@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
+
 from local.stack import LocalStack
 
 
-def describe(stack: LocalStack) -> str:
+def describe(stack: LocalStack, site_url: str) -> str:
     env = stack.environment()
     url, name = stack.endpoint_url, stack.stack_name
     timings = stack.timings
     width = max(len(key) for key in stack.outputs)
     outputs = "\n".join(f"  {key:<{width}}  {value}" for key, value in sorted(stack.outputs.items()))
     queue, machine = stack.outputs["IntakeQueueUrl"], stack.outputs["StateMachineArn"]
+    job = {"lockKey": "demo#1", "action": "browse", "params": {"steps": [{"goto": {"url": f"{site_url}/"}}]}}
     return f"""
 Local stack {name!r} is up at {url} (started in {timings.total_seconds:.1f}s)
 Logs of functions and workers: {stack.logs.folder}/ (and CloudWatch Logs at the endpoint)
+A sample site to point jobs at: {site_url}/ (also /slow?seconds=N, /hang, /status/503)
 
 Stack outputs:
 {outputs}
@@ -24,7 +28,7 @@ Use it with any AWS client:
          AWS_ACCESS_KEY_ID={env["AWS_ACCESS_KEY_ID"]} AWS_SECRET_ACCESS_KEY={env["AWS_SECRET_ACCESS_KEY"]}
   aws --endpoint-url {url} cloudformation describe-stacks --stack-name {name}
   aws --endpoint-url {url} sqs send-message --queue-url {queue} \\
-      --message-body '{{"lockKey": "demo#1", "action": "browse", "params": {{"steps": [{{"goto": {{"url": "http://127.0.0.1:8000/"}}}}]}}}}'
+      --message-body '{json.dumps(job)}'
   aws --endpoint-url {url} stepfunctions list-executions --state-machine-arn {machine}
   browserjobs --local status <jobId>        # the project's CLI (inspector: browserjobs --local inspect)
 
