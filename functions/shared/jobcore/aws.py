@@ -1,25 +1,59 @@
-"""boto3 clients, created once per cold start by each function for the services it uses."""
+"""boto3 clients for the services each function uses: created on first use, then kept for the cold start.
+
+Creating a client loads its service model (tens of milliseconds each); a function that names four services
+but touches one or two per invocation creates only those, and a cold start pays for none before its first
+call needs them.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
-_FIELDS = {"dynamodb": "ddb", "s3": "s3", "sqs": "sqs", "ecs": "ecs", "stepfunctions": "sfn"}
+_SERVICES = {"ddb": "dynamodb", "s3": "s3", "sqs": "sqs", "ecs": "ecs", "sfn": "stepfunctions"}
+_FIELDS = {service: field for field, service in _SERVICES.items()}
 
 
-@dataclass(frozen=True)
 class Clients:
-    ddb: Any = None
-    s3: Any = None
-    sqs: Any = None
-    ecs: Any = None
-    sfn: Any = None
+    """`Clients.create("dynamodb", "s3")`; or `Clients(ddb=..., s3=...)` with clients made elsewhere."""
+
+    def __init__(self, services: frozenset[str] = frozenset(), **given: Any):
+        unknown = set(given) - set(_SERVICES)
+        if unknown:
+            raise TypeError(f"unknown clients: {', '.join(sorted(unknown))}")
+        self._services = services | {field for field, client in given.items() if client is not None}
+        self.__dict__.update(given)  # cached_property looks here first
 
     @classmethod
     def create(cls, *services: str) -> Clients:
-        return cls(**{_FIELDS[name]: boto3.client(name, config=_CONFIG) for name in services})  # type: ignore[arg-type]
+        return cls(frozenset(_FIELDS[name] for name in services))
+
+    def _client(self, field: str) -> Any:
+        if field not in self._services:
+            return None
+        import boto3  # once, on the first call that needs a client
+
+        return boto3.client(_SERVICES[field], config=_CONFIG)
+
+    @cached_property
+    def ddb(self) -> Any:
+        return self._client("ddb")
+
+    @cached_property
+    def s3(self) -> Any:
+        return self._client("s3")
+
+    @cached_property
+    def sqs(self) -> Any:
+        return self._client("sqs")
+
+    @cached_property
+    def ecs(self) -> Any:
+        return self._client("ecs")
+
+    @cached_property
+    def sfn(self) -> Any:
+        return self._client("sfn")
