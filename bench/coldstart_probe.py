@@ -2,7 +2,8 @@
 
 Run as a script (never imported): `python -I [-S] -B coldstart_probe.py` with a JSON request on stdin,
 {"paths": [code dir, layer, runtime...], "handler": "app.lambda_handler", "event": {...}}. Prints one JSON
-line: import_ms, first_call_ms, and the outcome (the result's first characters, or the error).
+line: import and first-call times (wall and this process's CPU), and the outcome (the result's first
+characters, or the error).
 """
 
 import importlib
@@ -36,17 +37,19 @@ def main():
     request = json.loads(sys.stdin.read())
     sys.path[:0] = request["paths"]
     module_name, _, function_name = request["handler"].rpartition(".")
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     handler = getattr(importlib.import_module(module_name), function_name)
-    imported = time.perf_counter()
+    imported, imported_cpu = time.perf_counter(), time.process_time()
     try:
         outcome = json.dumps(handler(request["event"], Context()), default=str)[:300]
     except Exception as error:  # reported, not raised: the timing is still a measurement
         outcome = f"error {type(error).__name__}: {error}"[:300]
-    called = time.perf_counter()
+    called, called_cpu = time.perf_counter(), time.process_time()
     result = {
         "import_ms": (imported - started) * 1000,
+        "import_cpu_ms": (imported_cpu - started_cpu) * 1000,
         "first_call_ms": (called - imported) * 1000,
+        "first_call_cpu_ms": (called_cpu - imported_cpu) * 1000,
         "outcome": outcome,
     }
     sys.stdout.flush()
