@@ -24,10 +24,12 @@ from typing import Any, Protocol
 import botocore.session
 from moto.awslambda.models import LambdaFunction
 from moto.core.responses import EmptyResult
+from moto.dynamodb.responses import DynamoHandler
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 from moto.events.models import EventTemplateParser, Rule
 from moto.moto_api import state_manager
 from moto.s3 import notifications as s3_notifications
+from moto.s3.models import FakeBucket
 from moto.sqs.models import Queue
 from moto.stepfunctions.models import StateMachine
 from moto.stepfunctions.parser.api import HistoryEventType, TaskTimedOutEventDetails
@@ -119,6 +121,7 @@ def apply() -> None:
         _shim_choice_context_object_paths()
         _shim_timestamps()
         _shim_cloudformation_state_machines()
+        _shim_cloudformation_bucket_notifications()
         _shim_ecs_task_lifecycle()
         _shim_ecs_numeric_container_properties()
         _shim_lambda_invoke()
@@ -126,6 +129,7 @@ def apply() -> None:
         _shim_sqs_inline_event_source_mapping()
         _shim_eventbridge_targets()
         _shim_execution_status_events()
+        _shim_dynamodb_atomic_requests()
         _applied = True
 
 
@@ -375,6 +379,45 @@ def _shim_ecs_numeric_container_properties() -> None:
     EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(calculate)
 
 
+# --- CloudFormation: AWS::S3::Bucket NotificationConfiguration -------------------------------------------
+# moto's CloudFormation creates the bucket and drops its NotificationConfiguration (which is how SAM wires
+# S3 events to a function), so nothing is ever notified.
+
+_NOTIFICATION_TARGETS = {
+    "LambdaConfigurations": ("CloudFunctionConfiguration", "Function", "CloudFunction"),
+    "QueueConfigurations": ("QueueConfiguration", "Queue", "Queue"),
+    "TopicConfigurations": ("TopicConfiguration", "Topic", "Topic"),
+}
+
+
+def _bucket_notifications(configuration: dict[str, Any]) -> dict[str, Any]:
+    """CloudFormation's NotificationConfiguration in the shape moto's S3 backend stores."""
+    converted: dict[str, Any] = {}
+    for cfn_key, (api_key, cfn_target, api_target) in _NOTIFICATION_TARGETS.items():
+        for item in configuration.get(cfn_key, []):
+            entry: dict[str, Any] = {api_target: item[cfn_target], "Event": [item["Event"]]}
+            rules = item.get("Filter", {}).get("S3Key", {}).get("Rules")
+            if rules:
+                entry["Filter"] = {"S3Key": {"FilterRule": rules}}
+            converted.setdefault(api_key, []).append(entry)
+    if configuration.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+        converted["EventBridgeConfiguration"] = {}
+    return converted
+
+
+def _shim_cloudformation_bucket_notifications() -> None:
+    original = FakeBucket.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        bucket = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        configuration = cloudformation_json.get("Properties", {}).get("NotificationConfiguration")
+        if configuration:
+            bucket.set_notification_configuration(_bucket_notifications(configuration))
+        return bucket
+
+    FakeBucket.create_from_cloudformation_json = classmethod(create)
+
+
 # --- Lambda: run the handler -------------------------------------------------------------------------------
 # Without Docker moto cannot run code at all, marks every failure "Handled" and runs Event invocations
 # synchronously. The hook runs the real handler and reports errors as AWS does.
@@ -517,3 +560,23 @@ def _shim_execution_status_events() -> None:
 
     Execution.start = start
     BaseExecutionWorkerCommunication.terminated = terminated
+
+
+# --- DynamoDB: each request is atomic --------------------------------------------------------------------
+# moto serves requests on concurrent threads without isolating them: a TransactWriteItems snapshots the
+# tables it touches and, when a condition fails, restores the snapshot, wiping out whatever other requests
+# wrote meanwhile (a claim, a released lock, a job's final status); a conditional write reads, then writes.
+# DynamoDB applies every request atomically: here the DynamoDB handler serves one request at a time.
+
+_dynamodb_request_lock = threading.RLock()
+
+
+def _shim_dynamodb_atomic_requests() -> None:
+    original_call_action = DynamoHandler.call_action
+
+    @functools.wraps(original_call_action)
+    def call_action(self):
+        with _dynamodb_request_lock:
+            return original_call_action(self)
+
+    DynamoHandler.call_action = call_action

@@ -446,6 +446,67 @@ def probe_execution_status_events(recorder: Recorder | None) -> Any:
     return len(sqs.receive_message(QueueUrl=queue).get("Messages", []))
 
 
+
+def probe_dynamodb_request_isolation() -> Any:
+    """A write made while a TransactWriteItems runs, and that transaction's condition then fails."""
+    import threading
+
+    from botocore.exceptions import ClientError
+    from moto.dynamodb.models import DynamoDBBackend
+
+    transactor, writer, reader = _client("dynamodb"), _client("dynamodb"), _client("dynamodb")
+    reader.create_table(
+        TableName="isolation",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    reader.put_item(TableName="isolation", Item={"pk": {"S": "taken"}})
+    inside, resume = threading.Event(), threading.Event()
+    outcome: dict[str, str] = {}
+    original_put_item = DynamoDBBackend.put_item
+
+    def put_item(self, table_name, item_attrs, *args, **kwargs):  # holds the transaction after its 1st write
+        if item_attrs["pk"]["S"] == "first":
+            inside.set()
+            resume.wait(PROBE_SECONDS)
+        return original_put_item(self, table_name, item_attrs, *args, **kwargs)
+
+    def transaction() -> None:
+        items = [
+            {"Put": {"TableName": "isolation", "Item": {"pk": {"S": "first"}}}},
+            {
+                "Put": {
+                    "TableName": "isolation",
+                    "Item": {"pk": {"S": "taken"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+        try:
+            transactor.transact_write_items(TransactItems=items)
+            outcome["transaction"] = "committed"
+        except ClientError as error:
+            outcome["transaction"] = error.response["Error"]["Code"]
+
+    DynamoDBBackend.put_item = put_item
+    try:
+        transacting = threading.Thread(target=transaction)
+        transacting.start()
+        inside.wait(PROBE_SECONDS)
+        writing = threading.Thread(
+            target=lambda: writer.put_item(TableName="isolation", Item={"pk": {"S": "meanwhile"}})
+        )
+        writing.start()
+        writing.join(1.0)  # an atomic transaction holds this write back until it has finished
+        resume.set()
+        transacting.join(PROBE_SECONDS)
+        writing.join(PROBE_SECONDS)
+    finally:
+        DynamoDBBackend.put_item = original_put_item
+    kept = reader.get_item(TableName="isolation", Key={"pk": {"S": "meanwhile"}}, ConsistentRead=True)
+    return {**outcome, "write": "kept" if "Item" in kept else "lost"}
+
 # Probes that need other gaps closed before they can show their own: name -> shims applied first.
 PREREQUISITES = {"capacity_provider_strategy": ["_shim_integration_casing"]}
 NEEDS_RECORDER = {
@@ -550,6 +611,10 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "eventbridge_disabled_rule": (1, 0),
     "eventbridge_scheduled_rule": (1, 0),
     "execution_status_events": (0, ["RUNNING", "SUCCEEDED"]),
+    "dynamodb_request_isolation": (
+        {"transaction": "TransactionCanceledException", "write": "lost"},
+        {"transaction": "TransactionCanceledException", "write": "kept"},
+    ),
 }
 
 
