@@ -199,3 +199,80 @@ def test_a_scheduled_rule_invokes_its_function(stack: LocalStack) -> None:
     before = starts()
     stack.fire_schedule(sweep["Name"])
     poll("the cleanup function to run on the schedule", lambda: starts() > before, 30)
+
+
+PARTIAL_BATCH = """
+def lambda_handler(event, context):
+    failures = [r["messageId"] for r in event["Records"] if r["body"] == "fail"]
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failures]}
+"""
+
+
+def test_sqs_pollers_keep_only_reported_failures_and_the_queue_redrives_them(stack: LocalStack) -> None:
+    sqs, lam, iam = stack.client("sqs"), stack.client("lambda"), stack.client("iam")
+    name = new_id("batch")
+    dead = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})
+    queue = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive})[
+        "QueueUrl"
+    ]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    trust = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
+    }
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.13",
+        Role=role,
+        Handler="handler.lambda_handler",
+        Code={"ZipFile": _zip(PARTIAL_BATCH)},
+    )
+    lam.create_event_source_mapping(
+        EventSourceArn=queue_arn,
+        FunctionName=name,
+        BatchSize=10,
+        MaximumBatchingWindowInSeconds=1,
+        FunctionResponseTypes=["ReportBatchItemFailures"],
+    )
+    sqs.send_message(QueueUrl=queue, MessageBody="ok")
+    sqs.send_message(QueueUrl=queue, MessageBody="fail")
+
+    def dead_lettered() -> list[dict[str, Any]]:
+        return sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10).get("Messages", [])
+
+    messages = poll("the failing message in the dead-letter queue", dead_lettered, 60)
+    assert [message["Body"] for message in messages] == ["fail"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"  # "ok" was deleted after its first delivery
+
+
+def test_a_job_file_in_the_intake_bucket_runs(stack: LocalStack, site: Any) -> None:
+    """S3 object-created notifications reach intake (asynchronously, as S3 invokes)."""
+    from local.harness import Harness
+
+    harness = Harness.for_endpoint(stack.stack_name, stack.endpoint_url)
+    job = {
+        "lockKey": new_id("file"),
+        "action": "browse",
+        "params": {"steps": [{"goto": {"url": f"{site.url}/"}}]},
+    }
+    key = f"jobs/{new_id('file')}.json"
+    stack.client("s3").put_object(
+        Bucket=stack.outputs["IntakeBucketName"], Key=key, Body=json.dumps(job).encode()
+    )
+    jobs = harness.target.table(stack.outputs["JobsTableName"])
+
+    def recorded() -> dict[str, Any] | None:
+        items = jobs.scan().get("Items", [])
+        return next((item for item in items if item.get("lockKey") == job["lockKey"]), None)
+
+    record = poll("a job record for the file", recorded, 30)
+    assert record["source"]["type"] == "s3" and key in record["source"]["id"]
+    final, _ = harness.wait_for_job_end(record["jobId"], 90)
+    assert final["status"] == "SUCCEEDED"

@@ -258,6 +258,21 @@ def probe_cloudformation_state_machine() -> Any:
     return _wait(execution["executionArn"])["output"]
 
 
+def probe_cloudformation_bucket_notifications() -> Any:
+    queue = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "notified"}}
+    notification = {"Event": "s3:ObjectCreated:*", "Queue": {"Fn::GetAtt": ["Queue", "Arn"]}}
+    bucket = {
+        "Type": "AWS::S3::Bucket",
+        "Properties": {
+            "BucketName": "notifying",
+            "NotificationConfiguration": {"QueueConfigurations": [notification]},
+        },
+    }
+    _create_stack({"Resources": {"Queue": queue, "Bucket": bucket}})
+    configuration = _client("s3").get_bucket_notification_configuration(Bucket="notifying")
+    return sorted(key for key in configuration if key != "ResponseMetadata")
+
+
 def probe_ecs_awsvpc_without_dns_hostnames() -> Any:
     """Not shimmed: the local stack's VPC has DNS hostnames on (local/deploy.py), as Fargate needs anyway."""
     ecs = _fargate(dns_hostnames=False)
@@ -446,7 +461,6 @@ def probe_execution_status_events(recorder: Recorder | None) -> Any:
     return len(sqs.receive_message(QueueUrl=queue).get("Messages", []))
 
 
-
 def probe_dynamodb_request_isolation() -> Any:
     """A write made while a TransactWriteItems runs, and that transaction's condition then fails."""
     import threading
@@ -506,6 +520,7 @@ def probe_dynamodb_request_isolation() -> Any:
         DynamoDBBackend.put_item = original_put_item
     kept = reader.get_item(TableName="isolation", Key={"pk": {"S": "meanwhile"}}, ConsistentRead=True)
     return {**outcome, "write": "kept" if "Item" in kept else "lost"}
+
 
 # Probes that need other gaps closed before they can show their own: name -> shims applied first.
 PREREQUISITES = {"capacity_provider_strategy": ["_shim_integration_casing"]}
@@ -595,6 +610,7 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "fractional_timestamp_comparison": ({"branch": "no"}, {"branch": "yes"}),
     "entered_time_format": ({"ends_with_z": False, "length": 32}, {"ends_with_z": True, "length": 24}),
     "cloudformation_state_machine": ("not executable", {"greeting": "hello"}),
+    "cloudformation_bucket_notifications": ([], ["QueueConfigurations"]),
     "ecs_task_advances_per_describe": ("STOPPED", "RUNNING"),
     "ecs_memory_from_cloudformation_parameter": (
         "TypeError: unsupported operand type(s) for +=: 'int' and 'str'",
