@@ -1,9 +1,9 @@
 """python -m bench [--quick] [--only a,b] [--output FILE]: run the benchmarks and write bench/RESULTS.md.
 
 Sections: browser (Chromium launch, per-job overhead, memory), coldstart (Lambda handlers, package size),
-orchestration (transitions and Lambda calls per job), failure (crash and hang detection), pipeline
-(end-to-end latency and throughput). The last four share one local stack. Raw numbers go to
-out/bench/results.json.
+orchestration (transitions and Lambda calls per job, and the monthly cost model built on them), failure
+(crash and hang detection), pipeline (end-to-end latency and throughput). The last four share one local
+stack. Raw numbers go to out/bench/results.json.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import browser, coldstart, failure, orchestration, pipeline
+from bench import browser, coldstart, cost, failure, orchestration, pipeline
 from bench.common import OUT, ROOT, Section, load_average, machine, say
 from bench.report import markdown
 
@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, run in STACK_SECTIONS.items():
                 if name in chosen:
                     timed_section(name, lambda run=run: run(bs, args.quick))
+    counted = next((s for s in sections if s.name == "orchestration"), None)
+    if counted is not None:
+        sections.append(cost.run(counted.data))
     report = {
         "command": command.strip(),
         "quick": args.quick,

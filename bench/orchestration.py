@@ -9,12 +9,13 @@ workflows bill); Lambda invocations inside the workflow are its Lambda task even
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections import Counter
 from typing import Any
 
-from bench.common import Section, Table, Target, progress, say
+from bench.common import SPREAD_COLUMNS, Section, Spread, Table, Target, progress, say
 from bench.stack import BenchStack, claim_outcomes, lambda_invocations, states_entered
 from local.harness import poll
 
@@ -27,11 +28,13 @@ FUNCTIONS = {
     "CleanupFunctionName": "cleanup",
 }
 TARGET_TRANSITIONS = 8
+_DURATION = re.compile(r"Duration: ([0-9.]+) ms")
 TARGET_LAMBDAS = 1
 
 
-def invocation_counts(bs: BenchStack) -> Counter[str]:
-    """Invocations so far per function: START lines in its CloudWatch log group."""
+def invocation_counts(bs: BenchStack, durations: dict[str, list[float]] | None = None) -> Counter[str]:
+    """Invocations so far per function: START lines in its CloudWatch log group (and, when asked for,
+    each invocation's duration from its REPORT line)."""
     logs = bs.harness.client("logs")
     counts: Counter[str] = Counter()
     for output, name in FUNCTIONS.items():
@@ -39,10 +42,32 @@ def invocation_counts(bs: BenchStack) -> Counter[str]:
         paginator = logs.get_paginator("filter_log_events")
         try:
             for page in paginator.paginate(logGroupName=group):
-                counts[name] += sum(1 for e in page["events"] if e["message"].startswith("START RequestId"))
+                for event in page["events"]:
+                    message = event["message"]
+                    counts[name] += message.startswith("START RequestId")
+                    if durations is not None and message.startswith("REPORT RequestId"):
+                        durations.setdefault(name, []).append(float(_DURATION.search(message).group(1)))
         except logs.exceptions.ResourceNotFoundException:
             pass  # never invoked yet
     return counts
+
+
+def _quiet(bs: BenchStack) -> Counter[str]:
+    """Counts once every earlier task has stopped and the crash hook has seen each stop (a worker exits a
+    moment after its callback), so that a job's count holds only what that job caused."""
+    ecs, cluster = bs.harness.client("ecs"), bs.harness.outputs["ClusterArn"]
+
+    def quiet() -> list[Counter[str]] | None:  # in a list: an empty Counter is falsy
+        if bs.stack.tasks.running():
+            return None
+        stopped = sum(
+            len(page["taskArns"])
+            for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="STOPPED")
+        )
+        counts = invocation_counts(bs)
+        return [counts] if counts["crash_hook"] >= stopped else None
+
+    return poll("earlier tasks to stop and their crash-hook calls", quiet, 60, interval=0.2)[0]
 
 
 def _settled(bs: BenchStack, before: Counter[str], expected: dict[str, int]) -> Counter[str]:
@@ -69,7 +94,7 @@ def _row(kind: str, history: list[dict[str, Any]], outside: Counter[str] | None,
 
 
 def success(bs: BenchStack) -> dict:
-    before = invocation_counts(bs)
+    before = _quiet(bs)
     job = bs.job("orch-success")
     bs.submit(job)
     record, _ = bs.finish(job["jobId"])
@@ -82,8 +107,7 @@ def success(bs: BenchStack) -> dict:
 def throttled(bs: BenchStack) -> dict:
     rate_key = f"bench-rate-{time.time_ns()}"
     jobs = [bs.job("orch-throttle", rateKey=rate_key) for _ in range(3)]
-    for job in jobs:
-        bs.submit(job)
+    bs.submit_together(jobs)
     for job in jobs:
         record, _ = bs.finish(job["jobId"])
         assert record["status"] == "SUCCEEDED", record
@@ -109,7 +133,7 @@ def waited_for_lock(bs: BenchStack) -> dict:
 def timed_out(bs: BenchStack) -> dict:
     job = bs.job("orch-timeout", [{"goto": {"url": f"{bs.site_url}/hang", "timeoutMs": 60000}}])
     job["heartbeatSeconds"] = 3
-    before = invocation_counts(bs)
+    before = _quiet(bs)
     bs.submit(job)
     bs.stack.freeze_task(bs.registered_task(job))
     record, _ = bs.finish(job["jobId"])
@@ -188,6 +212,19 @@ def run(bs: BenchStack, quick: bool) -> Section:
             ok["lambda_inside"] <= TARGET_LAMBDAS,
         ),
     ]
-    section.data = {"rows": rows, "success_transitions": sorted(counts)}
+    durations: dict[str, list[float]] = {}
+    invocation_counts(bs, durations)
+    section.data = {
+        "rows": rows,
+        "success_transitions": sorted(counts),
+        "lambda_ms": {name: Spread.of(values).__dict__ for name, values in durations.items()},
+    }
+    table = Table(
+        "Lambda durations in the local stack during these jobs (ms; REPORT lines, warm and cold together)",
+        ["function", *SPREAD_COLUMNS],
+    )
+    for name, values in sorted(durations.items()):
+        table.rows.append([name, *Spread.of(values).cells(0)])
+    section.tables.append(table)
     section.data["median_success_transitions"] = statistics.median(r["transitions"] for r in successes)
     return section
