@@ -47,6 +47,9 @@ from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.im
 )
 from moto.stepfunctions.parser.asl.component.state.choice.comparison.operator.operator import Operator
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_callback as callback_integration,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_ecs as ecs_integration,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service import (
@@ -118,6 +121,7 @@ def apply() -> None:
         _shim_ecs_capacity_provider_strategy()
         _shim_heartbeat_timeout_error_name()
         _shim_early_heartbeats()
+        _shim_callback_token_per_attempt()
         _shim_choice_context_object_paths()
         _shim_timestamps()
         _shim_cloudformation_state_machines()
@@ -227,6 +231,26 @@ def _shim_early_heartbeats() -> None:
         return True
 
     CallbackEndpoint.notify_heartbeat = notify_heartbeat
+
+
+# --- Step Functions: a new task token for every attempt -------------------------------------------------
+# moto makes a callback task's token once, when the state is entered, so a retried attempt runs with the
+# token (and the callback endpoint) of the attempt that failed: it ends at once with that attempt's stale
+# outcome, and a late callback for the old attempt (the crash hook's, for a task that already reported)
+# lands on the new one. On AWS every attempt is scheduled as a new task and waits for a callback of its own.
+
+
+def _shim_callback_token_per_attempt() -> None:
+    callback_task = callback_integration.StateTaskServiceCallback
+    original_eval_execution = callback_task._eval_execution
+
+    def eval_execution(self, env):
+        context = env.states.context_object
+        if "Task" in context.context_object_data:  # a callback task: this attempt waits on a token of its own
+            env.callback_pool_manager.add(context.update_task_token())
+        return original_eval_execution(self, env)
+
+    callback_task._eval_execution = eval_execution
 
 
 # --- Step Functions: Choice comparisons against the context object -----------------------------------------

@@ -197,6 +197,46 @@ def probe_early_heartbeat() -> Any:
     return outcome
 
 
+def _next_token(queue_url: str) -> str:
+    sqs = _client("sqs")
+    deadline = time.monotonic() + PROBE_SECONDS
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=queue_url).get("Messages", []):
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            return json.loads(message["Body"])["token"]
+        time.sleep(0.1)
+    raise TimeoutError("no task token reached the queue")
+
+
+def probe_callback_token_per_attempt() -> Any:
+    """A callback task whose first attempt fails and is retried: the token the retry hands out, waits on."""
+    from botocore.exceptions import ClientError
+
+    queue = _client("sqs").create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+        "Retry": [{"ErrorEquals": ["Worker.Interrupted"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+        "End": True,
+    }
+    sfn = _client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}",
+        definition=json.dumps({"StartAt": "Work", "States": {"Work": state}}),
+        roleArn=ROLE,
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    first = _next_token(queue)
+    sfn.send_task_failure(taskToken=first, error="Worker.Interrupted", cause="SIGTERM")
+    second = _next_token(queue)
+    try:
+        sfn.send_task_success(taskToken=second, output='{"attempt": 2}')
+        callback = "accepted"
+    except ClientError as error:  # the execution already ended
+        callback = error.response["Error"]["Code"]
+    return {"new token": second != first, "second callback": callback, "status": _wait(execution)["status"]}
+
 def _choice(rule: dict[str, Any]) -> dict[str, Any]:
     return {
         "StartAt": "Decide",
@@ -606,6 +646,10 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "send_task_failure_cause": (None, "HTTP 503"),
     "heartbeat_timeout_error_name": ("States.Timeout", "States.HeartbeatTimeout"),
     "early_heartbeat": ("InvalidToken", "accepted"),
+    "callback_token_per_attempt": (
+        {"new token": False, "second callback": "InvalidToken", "status": "FAILED"},
+        {"new token": True, "second callback": "accepted", "status": "SUCCEEDED"},
+    ),
     "choice_context_object_path": ("FAILED", {"branch": "yes"}),
     "fractional_timestamp_comparison": ({"branch": "no"}, {"branch": "yes"}),
     "entered_time_format": ({"ends_with_z": False, "length": 32}, {"ends_with_z": True, "length": 24}),
