@@ -30,6 +30,12 @@ def job(script: str, lock_key: str | None = None, **fields: Any) -> dict[str, An
     }
 
 
+def run(harness: Harness, spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Submit a job to the intake queue; its final record and ended execution."""
+    harness.submit(spec)
+    return harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+
+
 def states_entered(harness: Harness, job_id: str) -> list[str]:
     return [
         e["stateEnteredEventDetails"]["name"]
@@ -53,8 +59,7 @@ def assert_released(harness: Harness, lock_key: str) -> None:
 
 def test_happy_path_records_success_and_releases_the_lock(harness: Harness) -> None:
     spec = job("succeed")
-    harness.submit(spec)
-    record, execution = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    record, execution = run(harness, spec)
     assert execution["status"] == "SUCCEEDED"
     assert record["status"] == "SUCCEEDED"
     assert json.loads(record["summary"]) == {"status": "SUCCEEDED", "script": "succeed"}
@@ -66,8 +71,7 @@ def test_happy_path_records_success_and_releases_the_lock(harness: Harness) -> N
 
 def test_failure_is_recorded_and_dead_lettered(harness: Harness) -> None:
     spec = job("fail:Site.ServerError")
-    harness.submit(spec)
-    record, execution = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    record, execution = run(harness, spec)
     assert execution["status"] == "FAILED"
     assert execution["error"] == "Site.ServerError"
     assert record["status"] == "FAILED"
@@ -81,8 +85,7 @@ def test_failure_is_recorded_and_dead_lettered(harness: Harness) -> None:
 
 def test_heartbeat_timeout_stops_the_task_releases_and_dead_letters(harness: Harness) -> None:
     spec = job("hang", heartbeatSeconds=2, timeoutSeconds=60)
-    harness.submit(spec)
-    record, execution = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    record, execution = run(harness, spec)
     assert execution["status"] == "FAILED"
     assert record["status"] == "TIMED_OUT"
     assert record["error"]["Error"] == "States.HeartbeatTimeout"
@@ -104,8 +107,7 @@ def test_heartbeat_timeout_stops_the_task_releases_and_dead_letters(harness: Har
 
 def test_task_timeout_is_a_timeout_too(harness: Harness) -> None:
     spec = job("work:30", heartbeatSeconds=3, timeoutSeconds=10)
-    harness.submit(spec)
-    record, _ = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    record, _ = run(harness, spec)
     assert record["status"] == "TIMED_OUT"
     assert record["error"]["Error"] == "States.Timeout"
     assert_released(harness, spec["lockKey"])
@@ -113,8 +115,7 @@ def test_task_timeout_is_a_timeout_too(harness: Harness) -> None:
 
 def test_crashed_worker_fails_within_seconds_through_the_crash_hook(harness: Harness) -> None:
     spec = job("crash", heartbeatSeconds=60, timeoutSeconds=600)
-    harness.submit(spec)
-    record, execution = harness.wait_for_job_end(spec["jobId"], JOB_END_SECONDS)
+    record, execution = run(harness, spec)
     assert record["status"] == "FAILED"
     assert record["error"]["Error"] == "Worker.Crashed"
     task = harness.task(harness.task_arn_of(spec["jobId"]))
