@@ -63,9 +63,12 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task import StateTask
 from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint, HeartbeatTimeoutError
+from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import camel_to_snake_case
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as sfn_backend
@@ -122,6 +125,7 @@ def apply() -> None:
         _shim_heartbeat_timeout_error_name()
         _shim_early_heartbeats()
         _shim_callback_token_per_attempt()
+        _shim_stop_execution()
         _shim_choice_context_object_paths()
         _shim_timestamps()
         _shim_cloudformation_state_machines()
@@ -251,6 +255,34 @@ def _shim_callback_token_per_attempt() -> None:
         return original_eval_execution(self, env)
 
     callback_task._eval_execution = eval_execution
+
+
+# --- Step Functions: StopExecution aborts at once ---------------------------------------------------------
+# moto's StopExecution only flags the program: a task waiting for its callback keeps waiting (until a
+# heartbeat or its timeout), and the timeout error it then raises overwrites the stop, so the execution
+# ends FAILED (States.Timeout) instead of ABORTED. On AWS it is ABORTED at once, with ExecutionAborted.
+# (The interrupted wait still leaves a TaskTimedOut event before ExecutionAborted in the history.)
+
+
+def _shim_stop_execution() -> None:
+    original_stop = ExecutionWorker.stop
+
+    def stop(self, stop_date, error, cause):
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        for endpoint in list(self.env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()  # wake every task waiting for a callback
+
+    ExecutionWorker.stop = stop
+
+    for name in ("set_error", "set_timed_out"):
+        original = getattr(Environment, name)
+
+        def keep_stopped(self, *args, _original=original, **kwargs):
+            if isinstance(self._program_state, ProgramStopped):
+                return None
+            return _original(self, *args, **kwargs)
+
+        setattr(Environment, name, keep_stopped)
 
 
 # --- Step Functions: Choice comparisons against the context object -----------------------------------------

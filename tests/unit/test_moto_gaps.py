@@ -237,6 +237,16 @@ def probe_callback_token_per_attempt() -> Any:
         callback = error.response["Error"]["Code"]
     return {"new token": second != first, "second callback": callback, "status": _wait(execution)["status"]}
 
+def probe_stop_execution_while_waiting() -> Any:
+    """StopExecution while a task waits for its callback (then a heartbeat, as a live worker sends)."""
+    sfn = _client("stepfunctions")
+    execution, token = _callback_machine(HeartbeatSeconds=30)
+    sfn.stop_execution(executionArn=execution, cause="operator")
+    sfn.send_task_heartbeat(taskToken=token)
+    result = _wait(execution)
+    events = [event["type"] for event in sfn.get_execution_history(executionArn=execution)["events"]]
+    return {"status": result["status"], "last event": events[-1]}
+
 def _choice(rule: dict[str, Any]) -> dict[str, Any]:
     return {
         "StartAt": "Decide",
@@ -646,6 +656,10 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "send_task_failure_cause": (None, "HTTP 503"),
     "heartbeat_timeout_error_name": ("States.Timeout", "States.HeartbeatTimeout"),
     "early_heartbeat": ("InvalidToken", "accepted"),
+    "stop_execution_while_waiting": (
+        {"status": "FAILED", "last event": "ExecutionFailed"},
+        {"status": "ABORTED", "last event": "ExecutionAborted"},
+    ),
     "callback_token_per_attempt": (
         {"new token": False, "second callback": "InvalidToken", "status": "FAILED"},
         {"new token": True, "second callback": "accepted", "status": "SUCCEEDED"},
