@@ -10,9 +10,12 @@ which starts its own Chromium (as a Fargate task would): on a 2-core machine tha
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 from typing import Any
 
+from bench.browser import HEADLESS_SHELL
 from bench.common import SPREAD_COLUMNS, Section, Spread, Table, progress, say
 from bench.stack import BenchStack, epoch, first_event
 
@@ -48,6 +51,23 @@ def latency_once(bs: BenchStack) -> dict[str, float]:
         "finishing": stopped - called_back,
         "total": stopped - sent,
     }
+
+
+def _with_browser(bs: BenchStack, chromium: str, runs: int) -> list[dict[str, float]]:
+    """Latency runs whose workers launch another browser (the runner reads CHROMIUM_PATH per task)."""
+    before = os.environ.get("CHROMIUM_PATH")
+    os.environ["CHROMIUM_PATH"] = chromium
+    try:
+        samples = []
+        for index in range(1, runs + 1):
+            samples.append(latency_once(bs))
+            progress("trivial job, headless shell", index, runs, f"{samples[-1]['total']:.2f}s")
+        return samples
+    finally:
+        if before is None:
+            os.environ.pop("CHROMIUM_PATH", None)
+        else:
+            os.environ["CHROMIUM_PATH"] = before
 
 
 def throughput(bs: BenchStack, keys: int, jobs_per_key: int) -> dict[str, Any]:
@@ -104,6 +124,7 @@ def run(bs: BenchStack, quick: bool) -> Section:
         "Local pipeline: end-to-end latency and throughput (real worker and Chromium)",
         ".venv/bin/python -m bench --only pipeline" + (" --quick" if quick else ""),
     )
+    section.data = {}
     say("   first job after the stack started (Lambda environments start cold) ...")
     cold = latency_once(bs)
     runs = 3 if quick else 10
@@ -118,6 +139,18 @@ def run(bs: BenchStack, quick: bool) -> Section:
     for label, key in PHASES:
         table.rows.append([label, *Spread.of([s[key] for s in samples]).cells(2), f"{cold[key]:.2f}"])
     section.tables.append(table)
+    if Path(HEADLESS_SHELL).is_file():
+        shell = _with_browser(bs, HEADLESS_SHELL, runs)
+        compare = Table(
+            "The same trivial job with the headless shell as the worker's browser (CHROMIUM_PATH), seconds",
+            ["phase", *SPREAD_COLUMNS, "full Chromium (above), median"],
+        )
+        for label, key in PHASES:
+            if key in {"task", "worker_job", "total"}:
+                default = Spread.of([s[key] for s in samples]).median
+                compare.rows.append([label, *Spread.of([s[key] for s in shell]).cells(2), f"{default:.2f}"])
+        section.tables.append(compare)
+        section.data["latency_headless_shell"] = shell
 
     levels = [(1, 2), (4, 2), (16, 1)] if quick else [(1, 5), (4, 3), (16, 2)]
     results = []
@@ -149,7 +182,7 @@ def run(bs: BenchStack, quick: bool) -> Section:
         "at 16 keys sixteen Chromiums share two cores, so throughput is bound by the machine, not the "
         "orchestration.",
     ]
-    section.data = {
+    section.data |= {
         "latency": samples,
         "cold": cold,
         "throughput": [{**r, "latency": r["latency"].__dict__} for r in results],
