@@ -1,0 +1,174 @@
+"""One chaos run: a fresh local stack and sample site, every job delivered at once, faults injected while
+they run, then everything read back from the stores and checked (audit.py).
+
+    python -m tests.chaos --jobs 300          # or CHAOS_JOBS=300 pytest -m chaos tests/chaos
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobcore.ddb import from_item
+
+from local.harness import Deadline, Harness, poll
+from local.sample_site.server import SampleSite
+from local.stack import LocalStack
+
+from .audit import TERMINAL, Findings, Stores, audit, worker_overlap_seconds
+from .deliver import Deliverer
+from .faults import FaultInjector
+from .plan import PARAMETERS, PlannedJob, make_plan
+from .processes import stack_processes, task_processes
+
+CI_JOBS = 30
+DEFAULT_SEED = 20_260_101
+PROGRESS_SECONDS = 15
+TASKS_STOP_SECONDS = 60
+TEARDOWN_SECONDS = 30
+
+
+def configured_size() -> int:
+    return int(os.environ.get("CHAOS_JOBS", CI_JOBS))
+
+
+def configured_seed() -> int:
+    return int(os.environ.get("CHAOS_SEED", DEFAULT_SEED))
+
+
+def deadline_seconds(size: int) -> float:
+    """How long the jobs may take: about 2.5 s of browser time each on 2 cores, four at once, plus faults."""
+    return 150 + 4 * size
+
+
+@dataclass
+class ChaosReport:
+    size: int
+    seed: int
+    plan: list[PlannedJob]
+    deliveries: int
+    injected: Counter[str]
+    findings: Findings
+    harness_problems: list[str] = field(default_factory=list)
+    processes_after_teardown: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    stack_start_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.findings.problems() or self.harness_problems or self.processes_after_teardown)
+
+
+def _statuses(harness: Harness, job_ids: list[str]) -> dict[str, str]:
+    ddb, table = harness.client("dynamodb"), harness.outputs["JobsTableName"]
+    found: dict[str, str] = {}
+    for start in range(0, len(job_ids), 100):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{"jobId": {"S": job_id}} for job_id in job_ids[start : start + 100]],
+                "ConsistentRead": True,
+                "ProjectionExpression": "jobId, #s",
+                "ExpressionAttributeNames": {"#s": "status"},
+            }
+        }
+        while request:
+            response = ddb.batch_get_item(RequestItems=request)
+            for raw in response["Responses"].get(table, []):
+                item = from_item(raw) or {}
+                found[item["jobId"]] = item["status"]
+            request = response.get("UnprocessedKeys") or {}
+    return found
+
+
+def _wait_for_jobs(
+    harness: Harness, plan: list[PlannedJob], timeout: float, say: Callable[[str], None]
+) -> None:
+    job_ids = [job.job_id for job in plan if job.job_id]
+    deadline = time.monotonic() + timeout
+    next_report = time.monotonic() + PROGRESS_SECONDS
+    while True:
+        statuses = _statuses(harness, job_ids)
+        open_jobs = [job_id for job_id in job_ids if statuses.get(job_id) not in TERMINAL]
+        if not open_jobs:
+            return
+        if time.monotonic() >= deadline:
+            raise Deadline(f"{len(open_jobs)} job(s) not ended within {timeout:.0f}s, e.g. {open_jobs[:5]}")
+        if time.monotonic() >= next_report:
+            counts = Counter(statuses.get(job_id, "no record") for job_id in job_ids)
+            say(f"   {len(job_ids) - len(open_jobs)}/{len(job_ids)} ended: {dict(sorted(counts.items()))}")
+            next_report += PROGRESS_SECONDS
+        time.sleep(1.0)
+
+
+def _wait_for_tasks_to_stop(harness: Harness, endpoint_url: str) -> None:
+    """Tasks end a moment after their job: the worker closes its browser and exits after its callback."""
+    ecs, cluster = harness.client("ecs"), harness.outputs["ClusterArn"]
+    poll(
+        "every task STOPPED and no worker process left",
+        lambda: (
+            not ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+            and not task_processes(endpoint_url)
+        ),
+        TASKS_STOP_SECONDS,
+        interval=0.5,
+    )
+
+
+def run(size: int, seed: int, log_dir: Path, say: Callable[[str], None] = print) -> ChaosReport:
+    started = time.monotonic()
+    problems: list[str] = []
+    with (
+        SampleSite() as site,
+        LocalStack.start(
+            port=0, parameter_overrides=PARAMETERS, log_dir=log_dir, say=lambda _: None
+        ) as stack,
+    ):
+        endpoint = stack.endpoint_url
+        harness = Harness.for_endpoint(stack.stack_name, endpoint)
+        plan = make_plan(size, seed, site.url)
+        started_in = stack.timings.total_seconds
+        say(f"== chaos: {size} jobs (seed {seed}) on {endpoint}; stack up in {started_in:.1f}s")
+        injector = FaultInjector(stack, harness, plan, seed)
+        injector.start()
+        deliverer = Deliverer(harness, seed)
+        deliverer.deliver_all(plan)
+        say(f"   {deliverer.deliveries} deliveries of {len(plan)} jobs sent")
+        try:
+            _wait_for_jobs(harness, plan, deadline_seconds(size), say)
+        except Deadline as error:
+            problems.append(str(error))
+        injector.stop()
+        try:
+            _wait_for_tasks_to_stop(harness, endpoint)
+        except Deadline as error:
+            problems.append(str(error))
+        stores = Stores.read(harness, endpoint)
+        findings = audit(plan, stores)
+        findings.figures["worker_overlap_seconds"] = round(
+            worker_overlap_seconds(stores.tasks, {job.job_id: job for job in plan if job.job_id}), 2
+        )
+        seconds = time.monotonic() - started
+        stack_start = stack.timings.total_seconds
+    report = ChaosReport(
+        size=size,
+        seed=seed,
+        plan=plan,
+        deliveries=deliverer.deliveries,
+        injected=injector.injected,
+        findings=findings,
+        harness_problems=problems + deliverer.problems + injector.errors + injector.missed,
+        seconds=round(seconds, 1),
+        stack_start_seconds=round(stack_start, 1),
+    )
+    try:
+        poll("the stack's processes to end", lambda: not stack_processes(endpoint), TEARDOWN_SECONDS, 0.5)
+    except Deadline:
+        report.processes_after_teardown = [
+            f"pid {p.pid}: {' '.join(p.command)[:120]}" for p in stack_processes(endpoint)
+        ]
+    return report

@@ -1,0 +1,48 @@
+"""The chaos run: CHAOS_JOBS jobs (30 by default, the size `make test` runs) with duplicate deliveries,
+invalid input, killed, hung, aborted and Spot-interrupted workers, all at once on one local stack; then
+every invariant is checked from the real stores (audit.py).
+
+    CHAOS_JOBS=300 .venv/bin/python -m pytest -m chaos tests/chaos     # a larger run by hand
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local.settings import REPO_ROOT
+
+from .plan import FAULTS, Role
+from .report import table, write_json
+from .run import configured_seed, configured_size, deadline_seconds, run
+
+SIZE = configured_size()
+# The jobs' own deadline, plus the stack, the audit and the teardown.
+TEST_TIMEOUT_SECONDS = deadline_seconds(SIZE) + 240
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
+
+
+def test_every_job_is_accounted_for_once_and_no_invariant_breaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = run(SIZE, configured_seed(), tmp_path / "logs", say=lambda line: None)
+    write_json(report, REPO_ROOT / "out" / "chaos" / f"chaos-{SIZE}.json")
+    with capsys.disabled():
+        print("\n" + table(report))
+
+    assert report.findings.problems() == {}
+    assert report.harness_problems == []
+    assert report.processes_after_teardown == []
+    # The run proves something only if every fault really happened and every kind of end was reached.
+    faulted = {job.role for job in report.plan if job.faults}
+    assert faulted == set(FAULTS), f"faults that never landed: {set(FAULTS) - faulted}"
+    roles = [job.role for job in report.plan]
+    assert report.injected["SIGTERM (Spot notice)"] == roles.count(Role.SPOT_ONCE) + 2 * roles.count(
+        Role.SPOT_TWICE
+    )
+    assert {"SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED"} <= set(report.findings.outcomes)
+    assert report.findings.figures["throttled_claims"] > 0, "no claim was ever throttled: rates untested"
+    assert report.findings.figures["at_capacity_claims"] > 0, "never at capacity: the cap is untested"
+    assert roles.count(Role.INVALID) >= 4
