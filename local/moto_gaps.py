@@ -38,6 +38,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 
 # The factory imports every comparison operator, so that all of them are subclasses of Operator here.
@@ -66,10 +67,11 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoin
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-from moto.stepfunctions.parser.utils import camel_to_snake_case
+from moto.stepfunctions.parser.utils import camel_to_snake_case, long_uid
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.stepfunctions.utils import cfn_to_api_tags
@@ -138,6 +140,7 @@ def apply() -> None:
         _shim_eventbridge_targets()
         _shim_execution_status_events()
         _shim_dynamodb_atomic_requests()
+        _shim_parse_once_per_definition()
         _applied = True
 
 
@@ -636,3 +639,32 @@ def _shim_dynamodb_atomic_requests() -> None:
             return original_call_action(self)
 
     DynamoHandler.call_action = call_action
+
+
+# --- Step Functions: one parse per definition -------------------------------------------------------------
+# moto parses the definition again (ANTLR, in Python) for every execution before its first state: 0.1 to
+# 0.3 s of CPU for the job workflow, on every job's path and under the GIL the whole local stack shares.
+# The parsed program keeps no execution state (each execution's Environment holds it, keyed by the
+# components' heap keys), so executions of one definition share one parse. Concurrent executions then read
+# heap keys from the same components: a key is set once, atomically, so that all of them agree on it.
+
+_HEAP_KEY = "_EvalComponent__heap_key"
+
+
+def _shim_parse_once_per_definition() -> None:
+    programs: dict[str, Any] = {}
+    parsing = threading.Lock()
+
+    def evaluation_entrypoint(self):
+        definition = self._evaluation_details.state_machine_details.definition
+        with parsing:
+            if definition not in programs:
+                programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
+            return programs[definition]
+
+    def heap_key(self):
+        key = self.__dict__.get(_HEAP_KEY)
+        return key if key is not None else self.__dict__.setdefault(_HEAP_KEY, long_uid())
+
+    ExecutionWorker._get_evaluation_entrypoint = evaluation_entrypoint
+    EvalComponent.heap_key = property(heap_key)

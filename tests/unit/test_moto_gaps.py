@@ -572,6 +572,31 @@ def probe_dynamodb_request_isolation() -> Any:
     return {**outcome, "write": "kept" if "Item" in kept else "lost"}
 
 
+def probe_parse_per_execution() -> Any:
+    """How many times two executions of one state machine parse its definition."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parsed = []
+    original = AmazonStateLanguageParser.parse
+
+    def counting(definition: str) -> Any:
+        parsed.append(definition)
+        return original(definition)
+
+    sfn = _client("stepfunctions")
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Comment": "parse count", "End": True}}}
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    AmazonStateLanguageParser.parse = staticmethod(counting)
+    try:
+        for run in ("first", "second"):
+            _wait(sfn.start_execution(stateMachineArn=machine, name=run)["executionArn"])
+    finally:
+        AmazonStateLanguageParser.parse = staticmethod(original)
+    return len(parsed)
+
+
 # Probes that need other gaps closed before they can show their own: name -> shims applied first.
 PREREQUISITES = {"capacity_provider_strategy": ["_shim_integration_casing"]}
 NEEDS_RECORDER = {
@@ -689,6 +714,7 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
         {"transaction": "TransactionCanceledException", "write": "lost"},
         {"transaction": "TransactionCanceledException", "write": "kept"},
     ),
+    "parse_per_execution": (2, 1),
 }
 
 
