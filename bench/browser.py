@@ -124,7 +124,7 @@ def browsers() -> list[tuple[str, str]]:
 
 
 def measure_browser(chromium: str, quick: bool) -> dict:
-    launches, jobs, per_job_launches, rounds = (5, 20, 5, 1) if quick else (15, 50, 15, 3)
+    launches, jobs, per_job_launches, rounds = (5, 20, 5, 1) if quick else (10, 40, 8, 2)
     say(f"   {chromium}: launch x{launches}, warm jobs x{jobs} (bench/worker_overhead.py) ...")
     overhead = asyncio.run(measure(launches, jobs, chromium))
     server, url = serve_page()

@@ -340,7 +340,7 @@ def _cell(results: list[dict], key: str) -> str:
 
 
 def run(bs: BenchStack, quick: bool) -> Section:
-    runs = 5 if quick else 12
+    runs = 5 if quick else 10
     section = Section(
         "coldstart",
         "Lambda cold start (fresh process per run) and deployment package",

@@ -55,7 +55,7 @@ def hang_once(bs: BenchStack) -> dict[str, float]:
 
 
 def run(bs: BenchStack, quick: bool) -> Section:
-    runs = 2 if quick else 5
+    runs = 2 if quick else 4
     section = Section(
         "failure",
         "Failure detection (local stack, real worker and crash hook)",

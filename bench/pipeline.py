@@ -127,7 +127,7 @@ def run(bs: BenchStack, quick: bool) -> Section:
     section.data = {}
     say("   first job after the stack started (Lambda environments start cold) ...")
     cold = latency_once(bs)
-    runs = 3 if quick else 10
+    runs = 3 if quick else 8
     samples = []
     for index in range(1, runs + 1):
         samples.append(latency_once(bs))
@@ -152,7 +152,7 @@ def run(bs: BenchStack, quick: bool) -> Section:
         section.tables.append(compare)
         section.data["latency_headless_shell"] = shell
 
-    levels = [(1, 2), (4, 2), (16, 1)] if quick else [(1, 5), (4, 3), (16, 2)]
+    levels = [(1, 2), (4, 2), (16, 1)] if quick else [(1, 4), (4, 2), (16, 1)]
     results = []
     for index, (keys, per_key) in enumerate(levels, 1):
         progress("throughput", index, len(levels), f"{keys} lockKeys x {per_key} jobs")

@@ -10,7 +10,9 @@ def markdown(report: dict[str, Any]) -> str:
         "# Benchmark results",
         "",
         "Written by `make bench` (`.venv/bin/python -m bench`; `--quick` for fewer runs, `--only` for some "
-        "sections). Medians with their spread over repeated runs; raw numbers in out/bench/results.json.",
+        "sections). Medians with their spread over repeated runs; raw numbers in out/bench/results.json. "
+        "What was changed to improve these numbers, with before and after, is in bench/OPTIMIZATIONS.md; "
+        "the monthly cost model is explained in docs/COST.md.",
         "",
         f"- command: `{report['command']}`{' (quick: fewer runs)' if report['quick'] else ''}",
         f"- run: {report['started']}, {report['seconds']} s",
