@@ -12,7 +12,7 @@ import sys
 from local.settings import REPO_ROOT
 
 from .report import table, write_json
-from .run import CI_JOBS, configured_seed, configured_size, run
+from .run import CI_JOBS, DEFAULT_IN_FLIGHT, configured_in_flight, configured_seed, configured_size, run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,11 +21,17 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", type=int, default=configured_size(), help=f"default: $CHAOS_JOBS or {CI_JOBS}"
     )
     parser.add_argument("--seed", type=int, default=configured_seed(), help="default: $CHAOS_SEED or fixed")
+    parser.add_argument(
+        "--in-flight",
+        type=int,
+        default=configured_in_flight(),
+        help=f"jobs delivered and not ended at once (default: $CHAOS_IN_FLIGHT or {DEFAULT_IN_FLIGHT})",
+    )
     args = parser.parse_args(argv)
     out = REPO_ROOT / "out" / "chaos"
     logs = out / f"logs-{args.jobs}"
     shutil.rmtree(logs, ignore_errors=True)
-    report = run(args.jobs, args.seed, logs, say=lambda line: print(line, flush=True))
+    report = run(args.jobs, args.seed, logs, args.in_flight, say=lambda line: print(line, flush=True))
     print(table(report), flush=True)
     write_json(report, out / f"chaos-{args.jobs}.json")
     print(f"details: {out / f'chaos-{args.jobs}.json'}; logs of functions and workers: {logs}/")

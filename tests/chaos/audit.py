@@ -57,11 +57,14 @@ class Stores:
             dead_letters=[
                 letter.to_json() for letter in dlq.list_dead_letters(harness.target, limit=1_000_000)
             ],
-            intake_dead_letters=int(
-                harness.client("sqs").get_queue_attributes(
+            intake_dead_letters=sum(
+                int(count)
+                for count in harness.client("sqs")
+                .get_queue_attributes(
                     QueueUrl=outputs["IntakeDeadLetterQueueUrl"],
                     AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-                )["Attributes"]["ApproximateNumberOfMessages"]
+                )["Attributes"]
+                .values()
             ),
             executions=executions,
             histories={

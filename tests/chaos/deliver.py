@@ -11,17 +11,19 @@ import hashlib
 import json
 import random
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from jobcore.ids import direct_job_id, sqs_job_id
 
-from local.harness import Harness, poll
+from local.harness import Deadline, Harness, poll
 
 from .plan import Delivery, PlannedJob
 
 SENDERS = 8
-REDELIVERY_WAIT_SECONDS = 60
+REDELIVERY_WAIT_SECONDS = 120
 
 
 def _text(body: Any) -> str:
@@ -40,16 +42,37 @@ class Deliverer:
         )["Attributes"]["QueueArn"]
         self._seed = seed
         self.deliveries = 0
+        self.redelivered: Counter[str] = Counter()
         self.problems: list[str] = []
 
     def deliver_all(self, plan: list[PlannedJob]) -> None:
+        """The jobs' first deliveries at once; then the redeliveries that wait for their job's record."""
+        later: list[tuple[PlannedJob, int]] = []
         with ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="chaos-deliver") as pool:
-            for planned, sent in zip(plan, pool.map(self._deliver, plan), strict=True):
-                self.deliveries += sent
-                if planned.job_id is None:
-                    self.problems.append(f"{planned.role}: no jobId known after delivery")
+            for job, outcome in zip(plan, pool.map(self._guarded(self._deliver), plan), strict=True):
+                if isinstance(outcome, tuple):  # (sent, copies to redeliver once the job is recorded)
+                    self.deliveries += outcome[0]
+                    later.append((job, outcome[1]))
+                else:
+                    self.deliveries += outcome
+            self.deliveries += sum(
+                pool.map(self._guarded(self._redeliver_after_record), *zip(*later, strict=True))
+            )
+        self.problems += [f"{job.role}: no jobId known after delivery" for job in plan if job.job_id is None]
 
-    def _deliver(self, job: PlannedJob) -> int:
+    def _guarded(self, deliver: Callable[..., Any]) -> Callable[..., Any]:
+        """A delivery that fails is a problem of the run (reported, failing it), not the end of the others."""
+
+        def guarded(job: PlannedJob, *args: Any) -> Any:
+            try:
+                return deliver(job, *args)
+            except Exception as error:  # reported with the run's problems, which fails the run
+                self.problems.append(f"delivering {job.job_id or job.role}: {type(error).__name__}: {error}")
+                return 0
+
+        return guarded
+
+    def _deliver(self, job: PlannedJob) -> int | tuple[int, int]:
         rng = random.Random(f"{self._seed}/{job.job_id}/{_text(job.body)}")
         if job.delivery is Delivery.QUEUE:
             self._send(job)
@@ -68,15 +91,25 @@ class Deliverer:
         # REDELIVERED: at once (most likely before the event source mapping delivers the original), or
         # once the original created the job; sometimes both copies in one batch.
         self._send(job)
+        copies = 2 if rng.random() < 0.3 else 1
         if rng.random() < 0.5:
+            return (1, copies)
+        self._invoke(job, self._sqs_event(job, copies), expect_batch=True)
+        self.redelivered["at once"] += 1
+        return 1 + copies
+
+    def _redeliver_after_record(self, job: PlannedJob, copies: int) -> int:
+        try:
             poll(
                 f"job {job.job_id} recorded",
                 lambda: self._recorded(job.job_id or ""),
                 REDELIVERY_WAIT_SECONDS,
             )
-        copies = 2 if rng.random() < 0.3 else 1
+            self.redelivered["after the job was recorded"] += 1
+        except Deadline:  # intake is behind: the copy arrives before the original after all
+            self.redelivered["at once"] += 1
         self._invoke(job, self._sqs_event(job, copies), expect_batch=True)
-        return 1 + copies
+        return copies
 
     def _recorded(self, job_id: str) -> bool:
         table = self._harness.outputs["JobsTableName"]

@@ -18,10 +18,19 @@ def rows(report: ChaosReport) -> list[tuple[str, str]]:
     faults = ", ".join(f"{kind} {count}" for kind, count in sorted(report.injected.items()))
     duplicates = roles[Role.DUPLICATE_MESSAGE] + roles[Role.DUPLICATE_DERIVED] + roles[Role.DIRECT_AND_QUEUE]
     return [
-        ("jobs", f"{len(report.plan)} ({report.deliveries} deliveries; seed {report.seed})"),
+        (
+            "jobs",
+            f"{len(report.plan)}, {report.in_flight} in flight at most "
+            f"({report.deliveries} deliveries; seed {report.seed})",
+        ),
         ("lockKeys / rateKeys that ran", f"{figures['lock_keys']} / {figures['rate_keys']}"),
         ("stack parameters", ", ".join(f"{k}={v}" for k, v in PARAMETERS.items())),
-        ("duplicated deliveries", f"{duplicates} jobs delivered twice or more"),
+        (
+            "duplicated deliveries",
+            f"{duplicates} jobs delivered twice or more (SQS redeliveries: "
+            + ", ".join(f"{when} {count}" for when, count in sorted(report.redelivered.items()))
+            + ")",
+        ),
         ("invalid inputs", str(roles[Role.INVALID])),
         ("faults injected", faults or "none"),
         ("outcomes", outcomes),

@@ -2,7 +2,7 @@
 invalid input, killed, hung, aborted and Spot-interrupted workers, all at once on one local stack; then
 every invariant is checked from the real stores (audit.py).
 
-    CHAOS_JOBS=300 .venv/bin/python -m pytest -m chaos tests/chaos     # a larger run by hand
+    CHAOS_JOBS=200 CHAOS_IN_FLIGHT=20 .venv/bin/python -m pytest -m chaos tests/chaos   # larger, by hand
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from local.settings import REPO_ROOT
 
 from .plan import FAULTS, Role
 from .report import table, write_json
-from .run import configured_seed, configured_size, deadline_seconds, run
+from .run import configured_in_flight, configured_seed, configured_size, deadline_seconds, run
 
 SIZE = configured_size()
 # The jobs' own deadline, plus the stack, the audit and the teardown.
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.timeout(TEST_TIMEOUT_SECONDS)]
 def test_every_job_is_accounted_for_once_and_no_invariant_breaks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    report = run(SIZE, configured_seed(), tmp_path / "logs", say=lambda line: None)
+    report = run(SIZE, configured_seed(), tmp_path / "logs", configured_in_flight(), say=lambda line: None)
     write_json(report, REPO_ROOT / "out" / "chaos" / f"chaos-{SIZE}.json")
     with capsys.disabled():
         print("\n" + table(report))
