@@ -91,6 +91,8 @@ def test_whole_number_floats_become_integers():
         (job(timeoutSeconds=86401), "/timeoutSeconds"),
         (job(heartbeatSeconds=1), "/heartbeatSeconds"),
         (job(session="../other"), "/session"),
+        (job(session=".."), "/session"),
+        (job(session="."), "/session"),
         (job(meta={"k": 1}), "/meta/k"),
         (job(meta={f"k{n}": "v" for n in range(33)}), "/meta"),
         (job(params=[]), "/params"),
