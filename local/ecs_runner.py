@@ -43,6 +43,8 @@ class RunningTask:
     stop_requested: bool = False
     frozen: bool = False
     done: threading.Event = field(default_factory=threading.Event)
+    # A StopTask and the process's own exit may race: each changes the task's status under this lock.
+    status_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def _now() -> datetime.datetime:
@@ -134,13 +136,16 @@ class TaskRunner:
             entry = self._tasks.get(task.task_arn)
         if entry is None:
             return False
-        if not entry.done.is_set() and not entry.stop_requested:
-            entry.stop_requested = True
-            task.desired_status = "STOPPED"
-            task.stopped_reason = reason or "Task stopped by user"
-            task.stop_code = "UserInitiated"
-            task.stopping_at = _now()
-            task.last_status = "DEACTIVATING"
+        with entry.status_lock:
+            stopping = not entry.done.is_set() and not entry.stop_requested
+            if stopping:
+                entry.stop_requested = True
+                task.desired_status = "STOPPED"
+                task.stopped_reason = reason or "Task stopped by user"
+                task.stop_code = "UserInitiated"
+                task.stopping_at = _now()
+                task.last_status = "DEACTIVATING"
+        if stopping:
             self._publish_state(task)
             grace = (
                 entry.task._backend.describe_task_definition(task.task_definition_arn)
@@ -169,16 +174,17 @@ class TaskRunner:
         self._launcher.kill(entry.process)  # whatever the worker left behind in its process group
         task = entry.task
         container = task.containers[0]
-        container.last_status = "STOPPED"
-        container.exitCode = code if code >= 0 else 128 - code
-        task.execution_stopped_at = task.stopped_at = _now()
-        if not entry.stop_requested:
-            task.stop_code = "EssentialContainerExited"
-            task.stopped_reason = "Essential container in task exited"
-        task.desired_status = "STOPPED"
-        task.last_status = "STOPPED"
+        with entry.status_lock:
+            container.last_status = "STOPPED"
+            container.exitCode = code if code >= 0 else 128 - code
+            task.execution_stopped_at = task.stopped_at = _now()
+            if not entry.stop_requested:
+                task.stop_code = "EssentialContainerExited"
+                task.stopped_reason = "Essential container in task exited"
+            task.desired_status = "STOPPED"
+            task.last_status = "STOPPED"
+            entry.done.set()
         shutil.rmtree(entry.scratch, ignore_errors=True)
-        entry.done.set()
         self._publish_state(task)
 
     def wait_all(self, timeout: float) -> None:
