@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +25,6 @@ from .processes import task_processes
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "INTERRUPTED", "REJECTED"}
 DEAD_LETTERED = {"FAILED", "TIMED_OUT"}
-RELEASE_STATES = {"ReleaseAndRecordSuccess", "ReleaseAndRecordFailure", "RecordSuccess", "RecordFailure"}
 MS_PER_MINUTE = 60_000
 
 
@@ -146,11 +146,9 @@ class Findings:
 def audit(plan: list[PlannedJob], stores: Stores) -> Findings:
     findings = Findings()
     _account(plan, stores, findings)
-    by_job = {job.job_id: job for job in plan if job.job_id}
-    findings.double_claims = overlaps(claim_intervals(stores.records), "claimedAt..endedAt") + overlaps(
-        history_intervals(stores.histories, by_job), "execution history"
-    )
-    findings.capacity_violations = capacity_violations(stores.records, MAX_CONCURRENT_TASKS)
+    held = hold_intervals(stores.records, stores.histories)
+    findings.double_claims = overlaps(held)
+    findings.capacity_violations = capacity_violations(held, MAX_CONCURRENT_TASKS)
     findings.rate_violations = rate_violations(stores.records, RATE_BURST, RATE_PER_MINUTE)
     findings.leaked_leases = [f"{item['pk']} held by {item.get('jobId')}" for item in stores.lease_items]
     findings.tasks_not_stopped = [t["taskArn"] for t in stores.tasks if t.get("lastStatus") != "STOPPED"]
@@ -169,6 +167,7 @@ def audit(plan: list[PlannedJob], stores: Stores) -> Findings:
             {r.get("rateKey") or r.get("lockKey") for r in stores.records.values() if r.get("claimedAt")}
         ),
         lock_keys=len({r.get("lockKey") for r in stores.records.values() if r.get("claimedAt")}),
+        claim_latency_seconds=_claim_latency(stores),
     )
     return findings
 
@@ -227,54 +226,47 @@ def _account(plan: list[PlannedJob], stores: Stores, findings: Findings) -> None
 # --- mutual exclusion, capacity and rate -------------------------------------------------------------------
 
 
-def claim_intervals(records: dict[str, dict[str, Any]]) -> dict[str, list[Interval]]:
-    """lockKey -> [claimedAt, endedAt] of every job that held it, from the job records."""
+def _claim_answers(history: list[dict[str, Any]]) -> Iterator[tuple[datetime, dict[str, Any]]]:
+    """(when, answer) of every Claim task of an execution, in order (the claim is its only Lambda)."""
+    for event in history:
+        details = event.get("taskSucceededEventDetails") or {}
+        if details.get("resourceType") == "lambda":
+            yield event["timestamp"], json.loads(details["output"])["Payload"]
+
+
+def claims_granted(histories: dict[str, list[dict[str, Any]]]) -> dict[str, tuple[datetime, dict[str, Any]]]:
+    """jobId -> (when, answer) of the Claim task that answered CLAIMED: its transaction had committed."""
+    granted = {}
+    for name, history in histories.items():
+        for moment, answer in _claim_answers(history):
+            if answer.get("outcome") == "CLAIMED":
+                granted.setdefault(name, (moment, answer))
+    return granted
+
+
+def hold_intervals(
+    records: dict[str, dict[str, Any]], histories: dict[str, list[dict[str, Any]]]
+) -> dict[str, list[Interval]]:
+    """lockKey -> every claim of it, from the Claim task's CLAIMED event in the execution history to the
+    job record's endedAt (the lock and the slot are released at or after it).
+
+    Both ends lie inside the true hold, so two of these that intersect are a certain double hold. The
+    record's claimedAt is when the claim read the table (its clock for the token bucket): it precedes
+    the commit by the claim's own latency, seconds on a loaded machine, and would show overlaps that
+    never were; it is the start only for a claim whose history is missing.
+    """
+    granted = claims_granted(histories)
     held: dict[str, list[Interval]] = defaultdict(list)
     for job_id, record in records.items():
         if record.get("claimedAt"):
+            start = granted[job_id][0] if job_id in granted else parse_iso(record["claimedAt"])
             end = parse_iso(record["endedAt"]) if record.get("endedAt") else datetime.max.replace(tzinfo=UTC)
-            held[record["lockKey"]].append(Interval(job_id, parse_iso(record["claimedAt"]), end))
+            held[record["lockKey"]].append(Interval(job_id, start, end))
     return held
 
 
-def history_intervals(
-    histories: dict[str, list[dict[str, Any]]], by_job: dict[str, PlannedJob]
-) -> dict[str, list[Interval]]:
-    """lockKey -> from the Claim task that answered CLAIMED to the state that releases the lock (or the
-    execution's end), from the execution histories: a second, independent record of who held what."""
-    held: dict[str, list[Interval]] = defaultdict(list)
-    for name, history in histories.items():
-        job = by_job.get(name)
-        start = next(
-            (
-                event["timestamp"]
-                for event in history
-                if (details := event.get("taskSucceededEventDetails"))
-                and details.get("resourceType") == "lambda"
-                and json.loads(details["output"])["Payload"].get("outcome") == "CLAIMED"
-            ),
-            None,
-        )
-        if start is None or job is None or not job.lock_key:
-            continue
-        end = next(
-            (
-                event["timestamp"]
-                for event in history
-                if event["timestamp"] >= start
-                and (
-                    (event.get("stateEnteredEventDetails") or {}).get("name") in RELEASE_STATES
-                    or event["type"] in ("ExecutionAborted", "ExecutionFailed", "ExecutionTimedOut")
-                )
-            ),
-            history[-1]["timestamp"],
-        )
-        held[job.lock_key].append(Interval(name, start, end))
-    return held
-
-
-def overlaps(held: dict[str, list[Interval]], source: str) -> list[str]:
-    """Pairs of intervals on one lockKey that intersect (each later one against the longest before it)."""
+def overlaps(held: dict[str, list[Interval]]) -> list[str]:
+    """Pairs of holds of one lockKey that intersect (each later one against the longest before it)."""
     found = []
     for lock_key, intervals in held.items():
         ordered = sorted(intervals, key=lambda interval: interval.start)
@@ -283,25 +275,26 @@ def overlaps(held: dict[str, list[Interval]], source: str) -> list[str]:
             if later.start < earlier.end:
                 found.append(
                     f"{lock_key}: {later.job_id} from {later.start:%H:%M:%S.%f} while "
-                    f"{earlier.job_id} held it until {earlier.end:%H:%M:%S.%f} ({source})"
+                    f"{earlier.job_id} held it until {earlier.end:%H:%M:%S.%f}"
                 )
     return found
 
 
-def capacity_violations(records: dict[str, dict[str, Any]], max_tasks: int) -> list[str]:
-    """More than MaxConcurrentTasks jobs claimed at once (a sweep over claim and end events)."""
+def capacity_violations(held: dict[str, list[Interval]], max_tasks: int) -> list[str]:
+    """More than MaxConcurrentTasks holds at once, all lockKeys together (a sweep over starts and ends)."""
     events = []
-    for job_id, record in records.items():
-        if record.get("claimedAt") and record.get("endedAt"):
-            events += [
-                (parse_iso(record["claimedAt"]), 1, job_id),
-                (parse_iso(record["endedAt"]), -1, job_id),
-            ]
-    running, found = 0, []
+    for interval in (interval for intervals in held.values() for interval in intervals):
+        events += [(interval.start, 1, interval.job_id), (interval.end, -1, interval.job_id)]
+    holding: set[str] = set()
+    found = []
     for moment, change, job_id in sorted(events, key=lambda e: (e[0], e[1])):  # ends before starts at a tie
-        running += change
-        if running > max_tasks:
-            found.append(f"{running} jobs held slots at {moment:%H:%M:%S.%f} ({job_id} claimed)")
+        if change < 0:
+            holding.discard(job_id)
+            continue
+        holding.add(job_id)
+        if len(holding) > max_tasks:
+            at = f"{moment:%H:%M:%S.%f}"
+            found.append(f"{len(holding)} jobs held slots at {at} ({job_id} claimed): {sorted(holding)}")
     return found
 
 
@@ -329,14 +322,40 @@ def rate_violations(records: dict[str, dict[str, Any]], burst: int, per_minute: 
     return found
 
 
+def job_timeline(stores: Stores) -> dict[str, dict[str, Any]]:
+    """Per job, what a post-mortem needs: status, reason, keys, when it was claimed and ended, its slot."""
+    granted = claims_granted(stores.histories)
+    return {
+        job_id: {
+            "status": record.get("status"),
+            "reason": reason_of(record),
+            "lockKey": record.get("lockKey"),
+            "rateKey": record.get("rateKey"),
+            "claimedAt": record.get("claimedAt"),
+            "claimGrantedAt": str(granted[job_id][0]) if job_id in granted else None,
+            "endedAt": record.get("endedAt"),
+            "slot": granted[job_id][1].get("slot") if job_id in granted else None,
+            "taskArn": record.get("taskArn"),
+        }
+        for job_id, record in stores.records.items()
+    }
+
+
+def _claim_latency(stores: Stores) -> dict[str, float]:
+    """From the claim's read (claimedAt) to the Claim task's CLAIMED event: median and longest, seconds."""
+    granted = claims_granted(stores.histories)
+    latencies = sorted(
+        (granted[job_id][0] - parse_iso(record["claimedAt"])).total_seconds()
+        for job_id, record in stores.records.items()
+        if record.get("claimedAt") and job_id in granted
+    )
+    if not latencies:
+        return {"median": 0.0, "max": 0.0}
+    return {"median": round(latencies[len(latencies) // 2], 2), "max": round(latencies[-1], 2)}
+
+
 def _claim_outcomes(histories: dict[str, list[dict[str, Any]]]) -> Counter[str]:
-    outcomes: Counter[str] = Counter()
-    for history in histories.values():
-        for event in history:
-            details = event.get("taskSucceededEventDetails")
-            if details and details.get("resourceType") == "lambda":
-                outcomes[json.loads(details["output"])["Payload"].get("outcome")] += 1
-    return outcomes
+    return Counter(answer.get("outcome") for h in histories.values() for _, answer in _claim_answers(h))
 
 
 def _states_entered(history: list[dict[str, Any]]) -> Counter[str]:

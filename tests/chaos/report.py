@@ -43,6 +43,10 @@ def rows(report: ChaosReport) -> list[tuple[str, str]]:
             f"{figures['claims']} / {figures['throttled_claims']} / {figures['at_capacity_claims']} "
             f"/ {figures['locked_checks']}",
         ),
+        (
+            "claim latency (claim's read to CLAIMED), median / max",
+            f"{figures['claim_latency_seconds']['median']} s / {figures['claim_latency_seconds']['max']} s",
+        ),
         ("lost", str(len(findings.lost))),
         ("unexpected outcomes", str(len(findings.unexpected))),
         ("duplicated (executions, tasks, DLQ)", str(len(findings.duplicated))),
@@ -105,5 +109,6 @@ def write_json(report: ChaosReport, path: Path) -> None:
             }
             for job in report.plan
         ],
+        "timeline": report.timeline,
     }
     path.write_text(json.dumps(document, indent=2) + "\n")

@@ -20,7 +20,7 @@ from local.harness import Deadline, Harness, poll
 from local.sample_site.server import SampleSite
 from local.stack import LocalStack
 
-from .audit import TERMINAL, Findings, Stores, audit, worker_overlap_seconds
+from .audit import TERMINAL, Findings, Stores, audit, job_timeline, worker_overlap_seconds
 from .deliver import Deliverer
 from .faults import FaultInjector
 from .plan import PARAMETERS, PlannedJob, make_plan
@@ -66,6 +66,7 @@ class ChaosReport:
     injected: Counter[str]
     findings: Findings
     harness_problems: list[str] = field(default_factory=list)
+    timeline: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes_after_teardown: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stack_start_seconds: float = 0.0
@@ -194,6 +195,7 @@ def run(
         harness_problems=problems + deliverer.problems + injector.errors + injector.missed,
         seconds=round(seconds, 1),
         stack_start_seconds=round(stack_start, 1),
+        timeline=job_timeline(stores),
     )
     try:
         poll("the stack's processes to end", lambda: not stack_processes(endpoint), TEARDOWN_SECONDS, 0.5)

@@ -3,6 +3,7 @@ lost and duplicated jobs (on records made up here; the chaos run feeds them the 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from .audit import (
     Stores,
     audit,
     capacity_violations,
-    claim_intervals,
+    hold_intervals,
     overlaps,
     rate_violations,
 )
@@ -38,23 +39,23 @@ def record(job_id: str, claimed: float | None, ended: float, **fields: Any) -> d
 
 def test_back_to_back_claims_on_one_lock_are_not_an_overlap() -> None:
     records = {"a": record("a", 0, 5), "b": record("b", 5, 9)}
-    assert overlaps(claim_intervals(records), "records") == []
+    assert overlaps(hold_intervals(records, {})) == []
 
 
 def test_a_claim_inside_another_is_a_double_claim() -> None:
     records = {"a": record("a", 0, 30), "b": record("b", 2, 4), "c": record("c", 10, 12)}
-    found = overlaps(claim_intervals(records), "records")
+    found = overlaps(hold_intervals(records, {}))
     assert len(found) == 2 and all("while a held it" in line for line in found)
 
 
 def test_claims_on_different_locks_may_overlap() -> None:
     records = {"a": record("a", 0, 30), "b": record("b", 1, 4, lockKey="other")}
-    assert overlaps(claim_intervals(records), "records") == []
+    assert overlaps(hold_intervals(records, {})) == []
 
 
 def test_an_unended_claim_holds_the_lock_for_ever() -> None:
     records = {"a": {**record("a", 0, 0, status="RUNNING"), "endedAt": None}, "b": record("b", 100, 101)}
-    assert overlaps(claim_intervals(records), "records")
+    assert overlaps(hold_intervals(records, {}))
 
 
 def test_the_rate_check_allows_the_burst_then_the_rate() -> None:
@@ -78,16 +79,31 @@ def test_the_rate_key_defaults_to_the_lock_key() -> None:
 
 def test_more_claims_at_once_than_slots_is_a_capacity_violation() -> None:
     records = {f"j{i}": record(f"j{i}", i, 10, lockKey=f"k{i}") for i in range(3)}
-    assert capacity_violations(records, max_tasks=3) == []
+    assert capacity_violations(hold_intervals(records, {}), max_tasks=3) == []
     records["j3"] = record("j3", 5, 6, lockKey="k3")
-    assert capacity_violations(records, max_tasks=3) == [
-        f"4 jobs held slots at {T0 + timedelta(seconds=5):%H:%M:%S.%f} (j3 claimed)"
+    assert capacity_violations(hold_intervals(records, {}), max_tasks=3) == [
+        f"4 jobs held slots at {T0 + timedelta(seconds=5):%H:%M:%S.%f} (j3 claimed): ['j0', 'j1', 'j2', 'j3']"
     ]
 
 
 def test_a_slot_freed_and_taken_at_the_same_moment_is_not_a_violation() -> None:
     records = {"a": record("a", 0, 5, lockKey="x"), "b": record("b", 5, 9, lockKey="y")}
-    assert capacity_violations(records, max_tasks=1) == []
+    assert capacity_violations(hold_intervals(records, {}), max_tasks=1) == []
+
+
+def claimed_at(seconds: float) -> list[dict[str, Any]]:
+    """An execution history whose Claim task answered CLAIMED at T0 + seconds."""
+    answer = {"Payload": {"outcome": "CLAIMED", "slot": "slot#0"}}
+    details = {"resourceType": "lambda", "output": json.dumps(answer)}
+    return [{"timestamp": T0 + timedelta(seconds=seconds), "taskSucceededEventDetails": details}]
+
+
+def test_a_hold_starts_when_the_claim_was_granted_not_when_it_read_the_table() -> None:
+    # b read the table at 4 s, while a still held the lock, and its transaction went through after a
+    # released it at 5 s: the Claim task reported CLAIMED at 6 s.
+    records = {"a": record("a", 0, 5), "b": record("b", 4, 9)}
+    assert overlaps(hold_intervals(records, {"a": claimed_at(0.1), "b": claimed_at(6)})) == []
+    assert overlaps(hold_intervals(records, {"a": claimed_at(0.1), "b": claimed_at(4.5)}))
 
 
 def test_intervals_sort_by_start_whatever_the_input_order() -> None:
@@ -95,7 +111,7 @@ def test_intervals_sort_by_start_whatever_the_input_order() -> None:
         Interval("late", T0 + timedelta(seconds=10), T0 + timedelta(seconds=20)),
         Interval("early", T0, T0 + timedelta(seconds=15)),
     )
-    assert overlaps({"k": [late, early]}, "h") != []
+    assert overlaps({"k": [late, early]}) != []
 
 
 def _stores(records: dict[str, dict[str, Any]], **overrides: Any) -> Stores:
