@@ -49,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     def timed_section(name: str, call) -> None:
         say(f"== {name}")
         began = time.monotonic()
+        load_at_start = load_average()
         section = call()
         section.seconds = time.monotonic() - began
+        section.notes.append(
+            f"Load average (1/5/15 min) at the start of this section: {load_at_start}; "
+            f"at its end: {load_average()}."
+        )
         say(f"   {name} done in {section.seconds:.0f}s")
         sections.append(section)
 
