@@ -195,11 +195,10 @@ def test_follow_exits_non_zero_for_a_failed_job(stack):
 
 def test_follow_gives_up_at_its_deadline(stack):
     job_id, arn = start_job(stack, "wait-deadline")
-    started = time.monotonic()
     result = run(stack, "follow", job_id, "--deadline", "0.5", "--interval", "0.2")
     assert result.exit_code == 4
+    # Still RUNNING when it gave up: it did not wait for the execution's end (a Wait state of 3 s).
     assert "deadline of 0s passed; execution is RUNNING" in result.stderr
-    assert time.monotonic() - started < 2.5  # the Wait state lasts 3 s: it did not wait for the end
     wait_for_status(stack, arn, {"SUCCEEDED"})
 
 
