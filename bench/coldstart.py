@@ -179,6 +179,10 @@ class Events:
                     "jobId": {"S": unique},
                     "status": {"S": "SUBMITTED"},
                     "lockKey": {"S": unique},
+                    "rateKey": {"S": unique},
+                    "action": {"S": "browse"},
+                    "timeoutSeconds": {"N": "60"},
+                    "heartbeatSeconds": {"N": "10"},
                     "createdAt": {"S": now},
                     "updatedAt": {"S": now},
                 },
@@ -203,6 +207,8 @@ class Events:
             keys.append(json.loads(outcome)["slot"])
         for key in keys:
             self.ddb.delete_item(TableName=self.locks, Key={"pk": {"S": key}})
+        # The claim left the record RUNNING with no execution behind it: the sweep must not find it.
+        self.ddb.delete_item(TableName=self.jobs, Key={"jobId": {"S": event["jobId"]}})
 
 
 def _environment(bs: BenchStack, output: str, code_dir: Path) -> dict[str, str]:
