@@ -15,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jobcore.ddb import from_item
-
 from local.harness import Harness
 from local.stack import LocalStack
 
 from .plan import FAULTS, PlannedJob, Role
 from .processes import send_spot_notice, worker_pid
+from .records import read_jobs
 
 POLL_SECONDS = 0.25
 # A fault lands this long after the worker registered its task: during start-up or the page load.
@@ -71,7 +70,8 @@ class FaultInjector:
             if not pending:
                 continue
             try:
-                records = self._records([watch.job.job_id for watch in pending])  # type: ignore[misc]
+                job_ids = [watch.job.job_id for watch in pending if watch.job.job_id]
+                records = read_jobs(self._harness, job_ids, "status", "taskArn", "executionArn")
                 for watch in pending:
                     record = records.get(watch.job.job_id or "")
                     if record is not None:
@@ -79,27 +79,6 @@ class FaultInjector:
             except Exception as error:  # reported with the run's problems, which fails the run
                 self.errors.append(f"{type(error).__name__}: {error}")
                 return
-
-    def _records(self, job_ids: list[str]) -> dict[str, dict[str, Any]]:
-        ddb, table = self._harness.client("dynamodb"), self._harness.outputs["JobsTableName"]
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(job_ids), 100):
-            keys = [{"jobId": {"S": job_id}} for job_id in job_ids[start : start + 100]]
-            request: dict[str, Any] = {
-                table: {
-                    "Keys": keys,
-                    "ConsistentRead": True,
-                    "ProjectionExpression": "jobId, #s, taskArn, executionArn",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                }
-            }
-            while request:
-                response = ddb.batch_get_item(RequestItems=request)
-                for raw in response["Responses"].get(table, []):
-                    item = from_item(raw) or {}
-                    found[item["jobId"]] = item
-                request = response.get("UnprocessedKeys") or {}
-        return found
 
     def _step(self, watch: _Watch, record: dict[str, Any]) -> None:
         status, task = record.get("status"), record.get("taskArn")

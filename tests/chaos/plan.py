@@ -176,22 +176,26 @@ def _invalid_inputs(run: str, site_url: str) -> list[tuple[Any, str, Delivery, s
     ]
 
 
+# role -> (at least, one per this many jobs): every fault at every size, plain jobs the rest.
+SHARES = {
+    Role.INVALID: (4, 10),
+    Role.DUPLICATE_MESSAGE: (2, 15),
+    Role.DUPLICATE_DERIVED: (1, 30),
+    Role.DIRECT_AND_QUEUE: (2, 15),
+    Role.REJECT_ON_CONFLICT: (1, 30),
+    Role.CRASH: (1, 30),
+    Role.HANG: (1, 30),
+    Role.OVERRUN: (1, 40),
+    Role.ABORT_RUNNING: (1, 40),
+    Role.ABORT_WAITING: (1, 40),
+    Role.SPOT_ONCE: (1, 40),
+    Role.SPOT_TWICE: (1, 40),
+}
+
+
 def role_counts(size: int) -> dict[Role, int]:
-    """How many jobs of each role a run of `size` jobs has: faults at every size, plain jobs the rest."""
-    counts = {
-        Role.INVALID: max(4, size // 10),
-        Role.DUPLICATE_MESSAGE: max(2, size // 15),
-        Role.DUPLICATE_DERIVED: max(1, size // 30),
-        Role.DIRECT_AND_QUEUE: max(2, size // 15),
-        Role.REJECT_ON_CONFLICT: max(1, size // 30),
-        Role.CRASH: max(1, size // 30),
-        Role.HANG: max(1, size // 30),
-        Role.OVERRUN: max(1, size // 40),
-        Role.ABORT_RUNNING: max(1, size // 40),
-        Role.ABORT_WAITING: max(1, size // 40),
-        Role.SPOT_ONCE: max(1, size // 40),
-        Role.SPOT_TWICE: max(1, size // 40),
-    }
+    """How many jobs of each role a run of `size` jobs has."""
+    counts = {role: max(least, size // per) for role, (least, per) in SHARES.items()}
     plain = size - sum(counts.values())
     if plain < 4:
         raise ValueError(f"a chaos run needs at least {size - plain + 4} jobs, not {size}")

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jobcore.ddb import from_item
-
 from local.harness import Deadline, Harness, poll
 from local.sample_site.server import SampleSite
 from local.stack import LocalStack
@@ -25,6 +23,7 @@ from .deliver import Deliverer
 from .faults import FaultInjector
 from .plan import PARAMETERS, PlannedJob, make_plan
 from .processes import stack_processes, task_processes
+from .records import read_jobs
 
 CI_JOBS = 30
 DEFAULT_SEED = 20_260_101
@@ -76,27 +75,6 @@ class ChaosReport:
         return not (self.findings.problems() or self.harness_problems or self.processes_after_teardown)
 
 
-def _statuses(harness: Harness, job_ids: list[str]) -> dict[str, str]:
-    ddb, table = harness.client("dynamodb"), harness.outputs["JobsTableName"]
-    found: dict[str, str] = {}
-    for start in range(0, len(job_ids), 100):
-        request: dict[str, Any] = {
-            table: {
-                "Keys": [{"jobId": {"S": job_id}} for job_id in job_ids[start : start + 100]],
-                "ConsistentRead": True,
-                "ProjectionExpression": "jobId, #s",
-                "ExpressionAttributeNames": {"#s": "status"},
-            }
-        }
-        while request:
-            response = ddb.batch_get_item(RequestItems=request)
-            for raw in response["Responses"].get(table, []):
-                item = from_item(raw) or {}
-                found[item["jobId"]] = item["status"]
-            request = response.get("UnprocessedKeys") or {}
-    return found
-
-
 def _run_jobs(
     harness: Harness,
     deliverer: Deliverer,
@@ -111,7 +89,7 @@ def _run_jobs(
     pending, delivered = list(plan), []
     while True:
         job_ids = [job.job_id for job in delivered if job.job_id]
-        statuses = _statuses(harness, job_ids)
+        statuses = {job_id: r["status"] for job_id, r in read_jobs(harness, job_ids, "status").items()}
         open_jobs = [job_id for job_id in job_ids if statuses.get(job_id) not in TERMINAL]
         room = in_flight - len(open_jobs)
         if pending and room > 0:

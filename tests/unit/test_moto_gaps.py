@@ -163,13 +163,7 @@ def _callback_machine(**task_fields: Any) -> tuple[str, str]:
         roleArn=ROLE,
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-    deadline = time.monotonic() + PROBE_SECONDS
-    while time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=queue).get("Messages", [])
-        if messages:
-            return execution, json.loads(messages[0]["Body"])["token"]
-        time.sleep(0.1)
-    raise TimeoutError("the task token never reached the queue")
+    return execution, _next_token(queue)
 
 
 def probe_send_task_failure_cause() -> Any:
