@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,9 +12,10 @@ from jobcore.aws import Clients
 from jobcore.claim import ClaimRequest, claim
 from jobcore.clock import SystemClock
 from jobcore.config import Settings
+from jobcore.tracing import deferred_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = deferred_tracer()
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"jobcore"})
 

@@ -8,16 +8,17 @@ import json
 from dataclasses import dataclass
 from typing import Any, Self
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from jobcore.aws import Clients
 from jobcore.ddb import error_code
+from jobcore.tracing import deferred_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = deferred_tracer()
 metrics = Metrics()
 
 CLIENTS = Clients.create("stepfunctions")

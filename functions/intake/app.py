@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -22,9 +22,10 @@ from jobcore.emailjob import parse_email
 from jobcore.ids import direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
 from jobcore.model import JobRejected, RejectionCode, parse_json, utf8_text
 from jobcore.submit import Submission, SubmitStatus, submit
+from jobcore.tracing import deferred_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = deferred_tracer()
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"jobcore"})
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -10,9 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from botocore.config import Config
-
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+_RETRIES = {"mode": "standard", "max_attempts": 5}
 _SERVICES = {"ddb": "dynamodb", "s3": "s3", "sqs": "sqs", "ecs": "ecs", "sfn": "stepfunctions"}
 _FIELDS = {service: field for field, service in _SERVICES.items()}
 
@@ -34,9 +32,11 @@ class Clients:
     def _client(self, field: str) -> Any:
         if field not in self._services:
             return None
-        import boto3  # once, on the first call that needs a client
+        # boto3 and botocore.config cost ~200 ms to import: paid by the first call that needs a client
+        import boto3
+        from botocore.config import Config
 
-        return boto3.client(_SERVICES[field], config=_CONFIG)
+        return boto3.client(_SERVICES[field], config=Config(retries=_RETRIES))
 
     @cached_property
     def ddb(self) -> Any:

@@ -7,13 +7,27 @@ cancellation reasons it returns, which come back in attribute-value form.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+    from botocore.exceptions import ClientError
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+
+@cache
+def _serializer() -> TypeSerializer:
+    # boto3.dynamodb imports boto3 and botocore's session (~200 ms): paid on the first call, not at import
+    from boto3.dynamodb.types import TypeSerializer
+
+    return TypeSerializer()
+
+
+@cache
+def _deserializer() -> TypeDeserializer:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -38,7 +52,7 @@ def plain(value: Any) -> Any:
 
 
 def attr(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_to_dynamo(value))
+    return _serializer().serialize(_to_dynamo(value))
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +63,7 @@ def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     """An item as Python values; numbers stay Decimal (exact) until `plain` is asked for."""
     if item is None:
         return None
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    return {k: _deserializer().deserialize(v) for k, v in item.items()}
 
 
 def expression_values(**values: Any) -> dict[str, Any]:
