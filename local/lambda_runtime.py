@@ -2,8 +2,8 @@
 
 Each execution environment is a subprocess (runtime_bootstrap/bootstrap.py) that imports the handler once
 and serves one invocation at a time with the environment the function's configuration gives it.
-Concurrent invocations get more environments; an invocation that outlives the function's Timeout kills
-its environment (the next one starts cold), and errors come back as Lambda reports them.
+Concurrent invocations get more environments; an invocation that outlives the function's Timeout (counted
+from the end of the environment's init, as on Lambda) kills its environment (the next one starts cold), and errors come back as Lambda reports them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from local.settings import client_environment
 
 BOOTSTRAP = Path(__file__).resolve().parent / "runtime_bootstrap" / "bootstrap.py"
 MAX_IDLE_ENVIRONMENTS = 4
+INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for an on-demand environment's init
 # Asynchronous invocations are retried twice on error, one and then two minutes later, as on AWS.
 ASYNC_RETRY_DELAYS_SECONDS = (60.0, 120.0)
 
@@ -94,22 +95,35 @@ class ExecutionEnvironment:
         )
         os.close(write_fd)
         self._responses = os.fdopen(read_fd, "rb")
+        self._initialised = False
         logs.follow(self.process.stdout, f"/aws/lambda/{config.name}", log_stream, config.name)
 
-    def invoke(self, request_id: str, event: bytes, deadline: float) -> dict[str, Any]:
-        """Run one invocation; {"payload": str} or {"error": {...}}. Raises TimeoutError past the deadline."""
+    def invoke(self, request_id: str, event: bytes, timeout: float) -> dict[str, Any]:
+        """Run one invocation; {"payload": str} or {"error": {...}}. Raises TimeoutError past its timeout.
+
+        As on Lambda, the timeout counts from the end of the environment's init (the handler's import),
+        which has INIT_TIMEOUT_SECONDS of its own.
+        """
+        if not self._initialised:
+            line = self._read_line(time.time() + INIT_TIMEOUT_SECONDS)
+            if not line:
+                return self._exited(request_id)
+            self._initialised = True
+        deadline = time.time() + timeout
         request = {"requestId": request_id, "event": event.decode(), "deadlineEpochMs": deadline * 1000}
         try:
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
         except BrokenPipeError:
             return self._exited(request_id)
-        remaining = deadline - time.time()
-        ready, _, _ = select.select([self._responses], [], [], max(remaining, 0))
+        line = self._read_line(deadline)
+        return json.loads(line) if line else self._exited(request_id)
+
+    def _read_line(self, deadline: float) -> bytes:
+        ready, _, _ = select.select([self._responses], [], [], max(deadline - time.time(), 0))
         if not ready:
             raise TimeoutError
-        line = self._responses.readline()
-        return json.loads(line) if line else self._exited(request_id)
+        return self._responses.readline()
 
     def _exited(self, request_id: str) -> dict[str, Any]:
         code = self.process.wait()
@@ -164,7 +178,7 @@ class LambdaRuntime:
         request_id = str(uuid.uuid4())
         environment = self._acquire(config)
         try:
-            response = environment.invoke(request_id, payload, deadline=time.time() + config.timeout)
+            response = environment.invoke(request_id, payload, timeout=config.timeout)
         except TimeoutError:
             environment.close()
             message = f"RequestId: {request_id} Error: Task timed out after {config.timeout:.2f} seconds"

@@ -84,6 +84,7 @@ def main():
     captured = []
     sys.stdout, sys.stderr = _Tee(sys.stdout, captured), _Tee(sys.stderr, captured)
     handler, init_error = _load_handler()
+    responses.write(json.dumps({"ready": True}) + "\n")  # the invocation's timeout starts now, as on Lambda
     for line in sys.stdin:
         request = json.loads(line)
         request_id = request["requestId"]

@@ -45,8 +45,7 @@ def _zip(source: str) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def function_name(stack: LocalStack) -> str:
+def _create_function(stack: LocalStack, source: str, timeout: int) -> str:
     name = new_id("probe")
     trust = {
         "Version": "2012-10-17",
@@ -60,11 +59,16 @@ def function_name(stack: LocalStack) -> str:
         Runtime="python3.13",
         Role=role["Arn"],
         Handler="handler.lambda_handler",
-        Code={"ZipFile": _zip(HANDLER)},
-        Timeout=2,
+        Code={"ZipFile": _zip(source)},
+        Timeout=timeout,
         Environment={"Variables": {"GREETING": "hello"}},
     )
     return name
+
+
+@pytest.fixture(scope="module")
+def function_name(stack: LocalStack) -> str:
+    return _create_function(stack, HANDLER, timeout=2)
 
 
 def invoke(
@@ -106,6 +110,14 @@ def test_the_timeout_is_enforced_and_the_next_invocation_starts_cold(
     assert "Task timed out after 2.00 seconds" in payload["errorMessage"]
     _, after = invoke(stack, function_name, {})
     assert after["pid"] != before["pid"] and after["invocations"] == 1
+
+
+def test_a_slow_init_does_not_count_against_the_invocation_timeout(stack: LocalStack) -> None:
+    """Lambda times the init (up to 10 s) apart from the invocation: a 3 s import, a 2 s timeout."""
+    name = _create_function(stack, "import time\ntime.sleep(3)\n" + HANDLER, timeout=2)
+    response, payload = invoke(stack, name, {})
+    assert "FunctionError" not in response, payload
+    assert payload["invocations"] == 1 and 1000 < payload["remainingMs"] <= 2000
 
 
 def test_template_functions_run_from_their_source_folders(stack: LocalStack) -> None:

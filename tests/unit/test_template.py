@@ -25,7 +25,7 @@ FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serv
 STATE_MACHINE = RESOURCES["JobStateMachine"]["Properties"]
 # Error names that AWS services raise into Step Functions (documented service integration errors).
 SERVICE_ERROR = re.compile(
-    r"^(States\.|Lambda\.|DynamoDB\.|SQS\.AmazonSQSException$|ECS\.AmazonECSException$)"
+    r"^(States\.|Lambda\.|Sandbox\.Timedout$|DynamoDB\.|SQS\.AmazonSQSException$|ECS\.AmazonECSException$)"
 )
 
 
@@ -147,6 +147,12 @@ def test_every_error_the_workflow_handles_is_raised_by_project_code():
     spellings = ('"{}"', "'{}'", "class {}(")
     missing = {name for name in handled if not any(s.format(name) in sources for s in spellings)}
     assert not missing, f"the workflow handles errors nothing raises: {missing}"
+
+
+def test_a_claim_that_timed_out_or_crashed_is_retried_before_the_job_fails():
+    """The claim is idempotent per execution (tests/unit/test_claim.py), so repeating it is safe."""
+    retried = {name for rule in ASL["States"]["Claim"]["Retry"] for name in rule["ErrorEquals"]}
+    assert {"Sandbox.Timedout", "Lambda.Unknown", "Lambda.ServiceException", "ClaimContention"} <= retried
 
 
 def test_happy_path_enters_at_most_eight_states():
