@@ -6,14 +6,13 @@ Invalid input is never retried; AWS errors are raised so that the source retries
 
 from __future__ import annotations
 
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event, SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from jobcore.aws import Clients
 from jobcore.clock import SystemClock
@@ -24,11 +23,14 @@ from jobcore.model import JobRejected, RejectionCode, parse_json, utf8_text
 from jobcore.submit import Submission, SubmitStatus, submit
 from jobcore.tracing import deferred_tracer
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, SQSRecord
+
 logger = Logger()
 tracer = deferred_tracer()
 metrics = Metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"jobcore"})
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 SETTINGS = Settings.from_env().require("jobs_table", "artifacts_bucket", "state_machine_arn")
 CLIENTS = Clients.create("dynamodb", "s3", "stepfunctions")
@@ -141,7 +143,24 @@ def records_source(event: Any) -> str | None:
     return str(records[0].get("eventSource") or records[0].get("EventSource") or "unknown")
 
 
+# Powertools' batch utility and event data classes import asyncio and every event class (~100 ms here):
+# each is imported by the first event that needs it, so no cold start pays for all of them at import.
+@cache
+def sqs_processor() -> BatchProcessor:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def sqs_results(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    return process_partial_response(event, sqs_record_handler, sqs_processor(), context)
+
+
 def s3_results(event: dict[str, Any]) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.data_classes import S3Event
+
     results = []
     for record in S3Event(event).records:
         if not record.event_name.startswith(OBJECT_CREATED):
@@ -158,7 +177,7 @@ def s3_results(event: dict[str, Any]) -> dict[str, Any]:
 def route(event: Any, context: LambdaContext) -> Any:
     source = records_source(event)
     if source == "aws:sqs":
-        return process_partial_response(event, sqs_record_handler, processor, context)
+        return sqs_results(event, context)
     if source == "aws:s3":
         return s3_results(event)
     if source is not None:
@@ -172,6 +191,8 @@ def route(event: Any, context: LambdaContext) -> Any:
             )
         )
     if isinstance(event, dict) and "detail-type" in event and "source" in event:
+        from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
         return handle(eventbridge_submission(EventBridgeEvent(event)))
     return handle(direct_submission(event))
 

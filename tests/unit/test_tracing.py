@@ -1,4 +1,4 @@
-"""The handlers import without the X-Ray SDK and boto3; tracing, when on, still patches botocore."""
+"""Handlers import without the X-Ray SDK, boto3 or the batch utility; tracing still patches botocore."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ["intake", "claim", "cleanup", "crash_hook"]
-HEAVY = ["aws_xray_sdk.core", "boto3", "botocore.client", "botocore.config", "jsonschema"]
+HEAVY = [
+    "aws_xray_sdk.core",
+    "boto3",
+    "botocore.client",
+    "botocore.config",
+    "jsonschema",
+    "aws_lambda_powertools.utilities.batch",
+]
 
 # Run in a fresh interpreter: this process has long imported all of them.
 PROBE = """
