@@ -22,13 +22,17 @@ $(STAMP): requirements-dev.txt pyproject.toml
 	@$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-setup: $(STAMP) chromium ## Create the venv and install Chromium (Debian package) if missing
+setup: $(STAMP) chromium ## Create the venv and install Chromium (Debian packages) if missing
 
+# chromium: the full browser (the inspector's tests); chromium-headless-shell: the same build's headless
+# shell, which the local worker runs, as the worker image's Playwright does.
+HEADLESS_SHELL := /usr/lib/chromium/chromium-headless-shell
 chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-		echo "==> installing Chromium (Debian package chromium)"; \
+	@if ! command -v chromium >/dev/null 2>&1 || [ ! -x $(HEADLESS_SHELL) ]; then \
+		echo "==> installing Chromium (Debian packages chromium, chromium-headless-shell)"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			$$SUDO apt-get install -y -qq chromium chromium-headless-shell >/dev/null; \
 	fi
 
 # One pytest process per suite: moto's backends and the local stack's hooks are process-wide, so a suite

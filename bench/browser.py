@@ -21,6 +21,7 @@ from worker.egress_proxy import EgressProxy
 
 from bench.common import Section, Spread, Table, Target, chromium_version, progress, say
 from bench.worker_overhead import measure, serve_page
+from local.settings import FULL_CHROMIUM, HEADLESS_SHELL
 
 CONTEXT_COUNTS = (0, 1, 2, 4, 8)
 TARGET_WARM_JOB_MS = 150
@@ -110,16 +111,13 @@ async def _memory(url: str, chromium: str | None, rounds: int) -> dict[int, list
     return found
 
 
-HEADLESS_SHELL = "/usr/lib/chromium/chromium-headless-shell"  # Debian's chromium-headless-shell package
-
-
 def browsers() -> list[tuple[str, str]]:
     """(label, executable) for each browser to measure; the first one's numbers are judged."""
     found = []
-    if Path(HEADLESS_SHELL).is_file():
-        found.append(("headless shell (what the worker image's Playwright runs)", HEADLESS_SHELL))
-    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-    found.append((f"full Chromium, new headless mode ({chromium}: the local stack's default)", chromium))
+    if HEADLESS_SHELL.is_file():
+        label = "headless shell (what the worker image's Playwright and local workers run)"
+        found.append((label, str(HEADLESS_SHELL)))
+    found.append((f"full Chromium, new headless mode ({FULL_CHROMIUM})", str(FULL_CHROMIUM)))
     return found
 
 
@@ -210,8 +208,8 @@ def run(quick: bool) -> Section:
     section.notes += [
         "Browsers: " + "; ".join(f"{label}: {chromium_version(path)}" for label, path in browsers()) + ".",
         "The worker image runs Playwright's Chromium, which in headless mode is the headless shell; "
-        "Debian's chromium-headless-shell package is the same build. The full browser in new headless "
-        "mode opens each page in a heavier tab: that is the local stack's default today.",
+        "Debian's chromium-headless-shell package is the same build, and local workers run it when it is "
+        "installed. The full browser in new headless mode opens each page in a heavier tab.",
         "RSS double-counts pages Chromium's processes share; PSS divides them among the sharers, so PSS "
         "sums add up to what the task really uses.",
         f"Reusing a warm browser saves about {judged['per_job'].median - warm['median_ms']:.0f} ms per job "

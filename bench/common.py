@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.settings import worker_chromium
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "out" / "bench"
 
@@ -142,7 +144,7 @@ def load_average() -> str:
 
 
 def machine() -> dict[str, str]:
-    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    chromium = worker_chromium()
     return {
         "CPU": f"{_cpu_model()} ({platform.machine()})",
         "cores": str(os.cpu_count()),

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.browser import HEADLESS_SHELL
 from bench.common import SPREAD_COLUMNS, Section, Spread, Table, progress, say
 from bench.stack import BenchStack, epoch, first_event
+from local.settings import FULL_CHROMIUM, worker_chromium
 
 OBSERVE_SECONDS = 0.25
 PHASES = [
@@ -61,7 +61,7 @@ def _with_browser(bs: BenchStack, chromium: str, runs: int) -> list[dict[str, fl
         samples = []
         for index in range(1, runs + 1):
             samples.append(latency_once(bs))
-            progress("trivial job, headless shell", index, runs, f"{samples[-1]['total']:.2f}s")
+            progress(f"trivial job, {Path(chromium).name}", index, runs, f"{samples[-1]['total']:.2f}s")
         return samples
     finally:
         if before is None:
@@ -139,18 +139,18 @@ def run(bs: BenchStack, quick: bool) -> Section:
     for label, key in PHASES:
         table.rows.append([label, *Spread.of([s[key] for s in samples]).cells(2), f"{cold[key]:.2f}"])
     section.tables.append(table)
-    if Path(HEADLESS_SHELL).is_file():
-        shell = _with_browser(bs, HEADLESS_SHELL, runs)
+    if worker_chromium() != str(FULL_CHROMIUM) and FULL_CHROMIUM.is_file():
+        full = _with_browser(bs, str(FULL_CHROMIUM), runs)
         compare = Table(
-            "The same trivial job with the headless shell as the worker's browser (CHROMIUM_PATH), seconds",
-            ["phase", *SPREAD_COLUMNS, "full Chromium (above), median"],
+            "The same trivial job with the full Chromium as the worker's browser (CHROMIUM_PATH), seconds",
+            ["phase", *SPREAD_COLUMNS, f"{Path(worker_chromium()).name} (above), median"],
         )
         for label, key in PHASES:
             if key in {"task", "worker_job", "total"}:
                 default = Spread.of([s[key] for s in samples]).median
-                compare.rows.append([label, *Spread.of([s[key] for s in shell]).cells(2), f"{default:.2f}"])
+                compare.rows.append([label, *Spread.of([s[key] for s in full]).cells(2), f"{default:.2f}"])
         section.tables.append(compare)
-        section.data["latency_headless_shell"] = shell
+        section.data["latency_full_chromium"] = full
 
     levels = [(1, 2), (4, 2), (16, 1)] if quick else [(1, 4), (4, 2), (16, 1)]
     results = []

@@ -5,7 +5,7 @@
 Launch: the worker's own launch (its flags, through the egress proxy) until the browser answers.
 Per job: new context (egress routing installed) + new page + a trivial page served on 127.0.0.1 + close,
 with the guard (as the worker runs) and without it (no proxy, no routing), to show what the guard costs.
-Medians (and p90) of the runs; CHROMIUM_PATH picks the browser (default /usr/bin/chromium).
+Medians (and p90) of the runs; the browser is the local workers' (CHROMIUM_PATH, else the headless shell).
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "container"), str(ROOT / "functions" / "shared")]
+sys.path[:0] = [str(ROOT), str(ROOT / "container"), str(ROOT / "functions" / "shared")]
 
 from playwright.async_api import Browser, async_playwright  # noqa: E402
 from worker.browser import LAUNCH_ARGS, launch, new_context  # noqa: E402
 from worker.egress import EgressPolicy  # noqa: E402
 from worker.egress_proxy import EgressProxy  # noqa: E402
+
+from local.settings import worker_chromium  # noqa: E402
 
 PAGE = b"<!doctype html><html><body><h1>bench</h1></body></html>"
 
@@ -112,7 +114,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=50)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
-    chromium = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    chromium = worker_chromium()
     results = asyncio.run(measure(args.launches, args.jobs, chromium))
     if args.json:
         print(json.dumps(results, indent=2))

@@ -24,7 +24,7 @@ from typing import Any
 from moto.ecs.models import Task, TaskDefinition
 
 from local.processes import Launcher, LogSink
-from local.settings import REPO_ROOT, client_environment
+from local.settings import REPO_ROOT, client_environment, worker_chromium
 
 WORKER_COMMAND = (sys.executable, "-m", "worker")
 WORKER_DIR = REPO_ROOT / "container"
@@ -124,7 +124,7 @@ class TaskRunner:
                 "PYTHONPATH": str(self._cwd),
                 "EGRESS_ALLOW": LOCAL_EGRESS_ALLOW,
                 "TASK_ARN": task.task_arn,
-                "CHROMIUM_PATH": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+                "CHROMIUM_PATH": worker_chromium(),
                 **client_environment(self._endpoint_url),
             }
         )

@@ -3,7 +3,8 @@
 Each execution environment is a subprocess (runtime_bootstrap/bootstrap.py) that imports the handler once
 and serves one invocation at a time with the environment the function's configuration gives it.
 Concurrent invocations get more environments; an invocation that outlives the function's Timeout (counted
-from the end of the environment's init, as on Lambda) kills its environment (the next one starts cold), and errors come back as Lambda reports them.
+from the end of the environment's init, as on Lambda) kills its environment (the next one starts cold),
+and errors come back as Lambda reports them.
 """
 
 from __future__ import annotations

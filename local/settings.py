@@ -10,6 +10,10 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 HOST = "127.0.0.1"
 DEFAULT_PORT = 4566
+# Debian's chromium-headless-shell is the same build as its chromium, and what Playwright runs headless
+# in the worker image; local workers use it when it is installed (make setup installs it).
+HEADLESS_SHELL = Path("/usr/lib/chromium/chromium-headless-shell")
+FULL_CHROMIUM = Path("/usr/bin/chromium")
 # moto accepts any credentials; these make it obvious that nothing here reaches AWS.
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec
 
@@ -27,3 +31,10 @@ def client_environment(endpoint_url: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": REGION,
         **DUMMY_CREDENTIALS,
     }
+
+
+def worker_chromium() -> str:
+    """The browser local workers launch: CHROMIUM_PATH, else the headless shell, else the full chromium."""
+    if configured := os.environ.get("CHROMIUM_PATH"):
+        return configured
+    return str(HEADLESS_SHELL if HEADLESS_SHELL.is_file() else FULL_CHROMIUM)

@@ -32,15 +32,18 @@ ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 HOSTILE = '<img src=x onerror="document.body.dataset.pwned=1">'
 
-# Lock keys steer the path: "wait…" waits for the lock first, "fail…" fails in the browser task.
+# Lock keys steer the path: "wait…" waits 3 s for the lock first, "hold…" waits 10 minutes (an execution
+# that is still running whenever a test looks), "fail…" fails in the browser task.
 WORKFLOW: dict[str, Any] = {
     "Comment": "The job workflow's shape, for the operator tools' tests",
     "StartAt": "CheckLock",
     "States": {
         "CheckLock": {"Type": "Pass", "ResultPath": "$.lock", "Result": {"held": False}, "Next": "LockFound"},
         "LockFound": {"Type": "Choice", "Choices": [
-            {"Variable": "$.lockKey", "StringMatches": "wait*", "Next": "WaitForLock"}], "Default": "Claim"},
+            {"Variable": "$.lockKey", "StringMatches": "wait*", "Next": "WaitForLock"},
+            {"Variable": "$.lockKey", "StringMatches": "hold*", "Next": "HoldForLock"}], "Default": "Claim"},
         "WaitForLock": {"Type": "Wait", "Seconds": 3, "Next": "Claim"},
+        "HoldForLock": {"Type": "Wait", "Seconds": 600, "Next": "Claim"},
         "Claim": {"Type": "Pass", "ResultPath": "$.claim", "Result": {"outcome": "CLAIMED", "slot": 0},
                   "Next": "RunBrowserTask"},
         "RunBrowserTask": {"Type": "Pass", "ResultPath": "$.task", "Result": {"status": "DONE"},

@@ -308,27 +308,27 @@ def test_dlq_redrive_of_an_unknown_message(stack):
 # -- locks and sessions ----------------------------------------------------------------------------
 
 def test_locks_purge_expired_ends_the_overdue_job_and_frees_only_expired_leases(stack):
-    overdue_id, overdue_arn = start_job(stack, "wait-overdue")  # its execution is still waiting
+    overdue_id, overdue_arn = start_job(stack, "hold-overdue")  # its execution is still waiting
     live_id, _ = start_job(stack, "acct-live")
     table = stack.table("LocksTableName")
     now = int(time.time())
-    table.put_item(Item={"pk": "lock#wait-overdue", "jobId": overdue_id, "leaseExpiresAtEpoch": now - 60})
-    table.put_item(Item={"pk": "slot#3", "jobId": overdue_id, "lockKey": "wait-overdue",
+    table.put_item(Item={"pk": "lock#hold-overdue", "jobId": overdue_id, "leaseExpiresAtEpoch": now - 60})
+    table.put_item(Item={"pk": "slot#3", "jobId": overdue_id, "lockKey": "hold-overdue",
                          "leaseExpiresAtEpoch": now - 60})
     table.put_item(Item={"pk": "lock#acct-live", "jobId": live_id, "leaseExpiresAtEpoch": now + 600})
     table.put_item(Item={"pk": "bucket#acct-live", "tokens": 1, "refilledAtMs": now * 1000})
 
     dry = run(stack, "locks", "purge-expired", "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert f"would end {overdue_id} (lock wait-overdue)" in dry.stdout and live_id not in dry.stdout
-    assert "Item" in table.get_item(Key={"pk": "lock#wait-overdue"})
+    assert f"would end {overdue_id} (lock hold-overdue)" in dry.stdout and live_id not in dry.stdout
+    assert "Item" in table.get_item(Key={"pk": "lock#hold-overdue"})
 
     result = run(stack, "locks", "purge-expired")
     assert result.exit_code == 0, result.output
     assert f"{overdue_id}: ended TIMED_OUT, released its lock, slot 3" in result.stdout
     remaining = {item["pk"] for item in table.scan()["Items"]}
     assert {"lock#acct-live", "bucket#acct-live"} <= remaining
-    assert not {"lock#wait-overdue", "slot#3"} & remaining
+    assert not {"lock#hold-overdue", "slot#3"} & remaining
     record = stack.table("JobsTableName").get_item(Key={"jobId": overdue_id})["Item"]
     assert record["status"] == "TIMED_OUT"
     assert wait_for_status(stack, overdue_arn, {"ABORTED"}) == "ABORTED"  # the sweep stopped it

@@ -22,10 +22,11 @@ from worker.egress import EgressPolicy
 from worker.lifecycle import run_job
 from worker.stop import StopFlag
 
+from local.settings import worker_chromium
 from tests.container.site import Site
 from tests.container.stack import REGION, Stack
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM = worker_chromium()  # the browser the local stack's workers launch
 ROOT = Path(__file__).resolve().parents[2]
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 

@@ -106,7 +106,8 @@ def test_heartbeat_timeout_stops_the_task_releases_and_dead_letters(harness: Har
 
 
 def test_task_timeout_is_a_timeout_too(harness: Harness) -> None:
-    spec = job("work:30", heartbeatSeconds=3, timeoutSeconds=10)
+    # heartbeats come every 0.5 s, well inside 8 s even on a loaded machine: only the 10 s timeout ends it
+    spec = job("work:30", heartbeatSeconds=8, timeoutSeconds=10)
     record, _ = run(harness, spec)
     assert record["status"] == "TIMED_OUT"
     assert record["error"]["Error"] == "States.Timeout"
