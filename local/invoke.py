@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -190,9 +189,7 @@ def run_handler(
     with tempfile.TemporaryDirectory(prefix="invoke-logs-") as logs:
         environment = ExecutionEnvironment(config, launcher, LogSink(Path(logs), echo), endpoint_url or "")
         try:
-            response = environment.invoke(
-                str(uuid.uuid4()), json.dumps(event).encode(), deadline=time.time() + spec.timeout
-            )
+            response = environment.invoke(str(uuid.uuid4()), json.dumps(event).encode(), timeout=spec.timeout)
         except TimeoutError:
             return Invocation(
                 error={
