@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from functools import partial
@@ -44,13 +45,22 @@ class _Handler(SimpleHTTPRequestHandler):
         return
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A browser killed mid-page (crash and Spot tests do it on purpose) is no error of the site.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class SampleSite:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         stopping = threading.Event()
         handler = type("Handler", (_Handler,), {"stopping": stopping})
         self._stopping = stopping
-        self._server = ThreadingHTTPServer((host, port), partial(handler, directory=str(PAGES)))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), partial(handler, directory=str(PAGES)))
         self._thread = threading.Thread(target=self._server.serve_forever, name="sample-site", daemon=True)
 
     @property
