@@ -3,7 +3,8 @@
 Each handler (functions/<name>/app.py) is imported and called once in a fresh process, with the
 environment the template gives it (read from the function deployed on the local stack) plus what the
 Lambda runtime sets (function name, task root, a trace header: Tracing is Active, so the X-Ray SDK loads
-and patches as on AWS). The first call goes to the local stack and takes the handler's main path.
+and patches botocore on the first traced call, as on AWS). The first call goes to the local stack and
+takes the handler's main path.
 
 Two interpreters: "Lambda-like" is what the deployed function loads, as close as this machine gets:
 Python 3.13, the layer built by functions/shared/Makefile (with this CPU's wheels instead of arm64 ones),
@@ -418,8 +419,9 @@ def run(bs: BenchStack, quick: bool) -> Section:
             )
         )
     section.notes += [
-        "import = importing app.py: module-level Logger/Tracer/Metrics (Tracing is Active, so the X-Ray "
-        "SDK loads and patches botocore) and settings; boto3 clients are created on first use. first call "
+        "import = importing app.py: module-level Logger/Tracer/Metrics and settings; the X-Ray SDK (Tracing "
+        "is Active), boto3 and its clients, and intake's batch utility load on the first call that needs "
+        "them (bench/OPTIMIZATIONS.md, section 5), so first call includes them. first call "
         "= the first invocation against the local stack (intake: a valid job on a held lock with onConflict "
         "reject, so no worker starts; claim: a fresh SUBMITTED job; cleanup: the lease sweep; crash hook: a "
         "task-stopped event whose token is no longer open). CPU = this process's CPU time, which other "
