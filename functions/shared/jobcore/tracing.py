@@ -1,7 +1,7 @@
 """A Powertools Tracer whose X-Ray SDK loads on the first traced call, not at import.
 
-Importing `aws_xray_sdk.core` builds its recorder, whose sampler creates two botocore clients: about
-half a second of a cold start here, before the handler runs at all. `Tracer()` imports it even when
+Importing `aws_xray_sdk.core` builds its recorder, whose sampler creates two botocore clients: a few
+hundred milliseconds of a cold start here, before the handler runs at all. `Tracer()` imports it even when
 tracing is disabled. With this provider the import waits for the first invocation's handler subsegment,
 and the patches the Tracer asks for at init (botocore, for subsegments of every AWS call) are applied
 then, before any client of ours exists: clients are created on first use (`jobcore.aws`).
