@@ -145,10 +145,9 @@ def probe_capacity_provider_strategy() -> Any:
     return _run_machine({"StartAt": "Run", "States": {"Run": state}})["status"]
 
 
-def _callback_machine(**task_fields: Any) -> tuple[str, str]:
-    """An execution waiting on sqs:sendMessage.waitForTaskToken; returns (execution ARN, token)."""
-    sqs = _client("sqs")
-    queue = sqs.create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
+def _callback_execution(**task_fields: Any) -> tuple[str, str]:
+    """An execution of one sqs:sendMessage.waitForTaskToken task; returns (execution ARN, the token queue)."""
+    queue = _client("sqs").create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
     state = {
         "Type": "Task",
         "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
@@ -162,7 +161,12 @@ def _callback_machine(**task_fields: Any) -> tuple[str, str]:
         definition=json.dumps({"StartAt": "Wait", "States": {"Wait": state}}),
         roleArn=ROLE,
     )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    return sfn.start_execution(stateMachineArn=machine)["executionArn"], queue
+
+
+def _callback_machine(**task_fields: Any) -> tuple[str, str]:
+    """An execution waiting on its callback; returns (execution ARN, token)."""
+    execution, queue = _callback_execution(**task_fields)
     return execution, _next_token(queue)
 
 
@@ -206,21 +210,9 @@ def probe_callback_token_per_attempt() -> Any:
     """A callback task whose first attempt fails and is retried: the token the retry hands out, waits on."""
     from botocore.exceptions import ClientError
 
-    queue = _client("sqs").create_queue(QueueName=f"q{time.monotonic_ns()}")["QueueUrl"]
-    state = {
-        "Type": "Task",
-        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
-        "Retry": [{"ErrorEquals": ["Worker.Interrupted"], "IntervalSeconds": 1, "MaxAttempts": 1}],
-        "End": True,
-    }
     sfn = _client("stepfunctions")
-    machine = sfn.create_state_machine(
-        name=f"m{time.monotonic_ns()}",
-        definition=json.dumps({"StartAt": "Work", "States": {"Work": state}}),
-        roleArn=ROLE,
-    )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    retry = [{"ErrorEquals": ["Worker.Interrupted"], "IntervalSeconds": 1, "MaxAttempts": 1}]
+    execution, queue = _callback_execution(Retry=retry)
     first = _next_token(queue)
     sfn.send_task_failure(taskToken=first, error="Worker.Interrupted", cause="SIGTERM")
     second = _next_token(queue)
