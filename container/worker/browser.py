@@ -24,9 +24,18 @@ LAUNCH_ARGS = (
     "--no-first-run",
     "--no-default-browser-check",
     "--mute-audio",
-    # WebRTC must not open UDP paths around the egress proxy.
+    # WebRTC must not open UDP paths around the egress proxy. The headless shell reads the first switch
+    # (headless' content switch); the full Chromium, which CHROMIUM_PATH may name, ignores it and reads the
+    # second (chrome/common/chrome_switches.cc kWebRtcIPHandlingPolicy, which overrides the
+    # webrtc.ip_handling_policy pref): verified by a STUN server on loopback (tests/container).
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 )
+# Chromium sends loopback and link-local hosts (169.254/16: the metadata endpoints) straight past any
+# proxy unless the bypass list says <-loopback> (net/docs/proxy.md, "Implicit bypass rules"). Playwright
+# adds it on its own unless PLAYWRIGHT_DISABLE_FORCED_CHROMIUM_PROXIED_LOOPBACK is set (playwright-core
+# server/chromium/crBrowser.ts, shouldProxyLoopback): the guard says it itself rather than rely on that.
+PROXY_BYPASS = "<-loopback>"
 
 
 async def launch(playwright: Playwright, *, executable_path: str | None, proxy_url: str) -> Browser:
@@ -41,7 +50,7 @@ async def launch(playwright: Playwright, *, executable_path: str | None, proxy_u
         headless=True,
         chromium_sandbox=False,
         args=list(LAUNCH_ARGS),
-        proxy={"server": proxy_url},
+        proxy={"server": proxy_url, "bypass": PROXY_BYPASS},
         # SIGTERM belongs to the worker: it reports the interruption, then closes the browser itself.
         handle_sigint=False,
         handle_sigterm=False,

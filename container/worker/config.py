@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from jobcore.config import ConfigError, Settings
 
+from worker.ecs_metadata import epoch_seconds
+
 DEFAULT_HEARTBEAT_SECONDS = 60
 REQUIRED = (
     "TASK_TOKEN",
@@ -33,6 +35,10 @@ class WorkerConfig:
     chromium_path: str | None = None
     metadata_uri: str | None = None
     task_arn: str | None = None  # only where there is no ECS metadata endpoint (local runs)
+    # Epoch seconds of the task state's $$.State.EnteredTime: where Step Functions' TimeoutSeconds starts.
+    state_entered_at: float | None = None
+    # $$.State.RetryCount: on a retry, EnteredTime is the first attempt's (lifecycle.deadline_anchor).
+    state_retry_count: int = 0
 
     @property
     def heartbeat_interval(self) -> float:
@@ -54,6 +60,8 @@ class WorkerConfig:
             chromium_path=env.get("CHROMIUM_PATH") or None,
             metadata_uri=env.get("ECS_CONTAINER_METADATA_URI_V4") or None,
             task_arn=env.get("TASK_ARN") or None,
+            state_entered_at=_timestamp(env, "STATE_ENTERED_TIME"),
+            state_retry_count=_non_negative_int(env, "STATE_RETRY_COUNT"),
         )
 
 
@@ -64,3 +72,22 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
     return int(raw)
+
+
+def _non_negative_int(env: Mapping[str, str], name: str) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 0
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a non-negative integer, got {raw[:64]!r}")
+    return int(raw)
+
+
+def _timestamp(env: Mapping[str, str], name: str) -> float | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    value = epoch_seconds(raw)
+    if value is None:
+        raise ConfigError(f"{name} must be an ISO 8601 timestamp with a time zone, got {raw[:64]!r}")
+    return value

@@ -27,7 +27,11 @@ def task_identity(metadata_uri: str | None, fallback_arn: str | None) -> TaskIde
     if not metadata_uri:
         return TaskIdentity(fallback_arn, None)
     document = _fetch(metadata_uri.rstrip("/") + "/task")
-    return TaskIdentity(document.get("TaskARN") or fallback_arn, _epoch(document.get("PullStartedAt")))
+    pulled = document.get("PullStartedAt")
+    started_at = epoch_seconds(pulled) if pulled else None
+    if pulled and started_at is None:
+        logger.warning("unreadable PullStartedAt %r", pulled)
+    return TaskIdentity(document.get("TaskARN") or fallback_arn, started_at)
 
 
 def _fetch(url: str) -> dict:
@@ -43,13 +47,12 @@ def _fetch(url: str) -> dict:
     return {}
 
 
-def _epoch(timestamp: str | None) -> float | None:
-    """ECS writes nanoseconds ("…06.202617438Z"); datetime takes at most microseconds."""
-    if not timestamp:
-        return None
-    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", timestamp).replace("Z", "+00:00")
+def epoch_seconds(timestamp: str) -> float | None:
+    """An ISO 8601 UTC timestamp as epoch seconds, or None when unreadable. ECS writes nanoseconds
+    ("…06.202617438Z"), Step Functions milliseconds ("…24.123Z"); datetime takes at most microseconds."""
+    trimmed = re.sub(r"(\.\d{6})\d+", r"\1", timestamp.strip()).replace("Z", "+00:00")
     try:
-        return datetime.fromisoformat(trimmed).timestamp()
+        parsed = datetime.fromisoformat(trimmed)
     except ValueError:
-        logger.warning("unreadable PullStartedAt %r", timestamp)
         return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None

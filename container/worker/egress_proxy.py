@@ -1,9 +1,10 @@
 """A forward proxy on 127.0.0.1 that Chromium must use: the egress policy applied to every connection.
 
 Context routing never sees redirect hops, WebSockets or the browser's own requests; the proxy does,
-because Chromium opens every TCP connection through it (Playwright sends loopback through the proxy
-too). It connects to the very addresses the policy checked, so DNS answers that change between the
-check and the connection (rebinding) do not get through either. HTTPS and WebSockets pass as CONNECT
+because Chromium opens every TCP connection through it (loopback and link-local too: the launch's
+<-loopback> bypass rule, worker/browser.py). It connects to the very addresses the policy checked, as
+numbers, so DNS answers that change between the check and the connection (rebinding) do not get
+through either. HTTPS and WebSockets pass as CONNECT
 tunnels; plain HTTP requests are forwarded one per connection (Connection: close).
 """
 
@@ -12,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from urllib.parse import urlsplit
 
-from worker.egress import Decision, EgressPolicy
+from worker.egress import EgressPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -106,22 +108,22 @@ class EgressProxy:
         if decision.blocked:
             await _respond(writer, 403, f"blocked by egress guard: {decision.blocked}")
             return None
+        decision = await self._policy.pin(decision)  # an allow-listed name: resolved once, kept
         if decision.unresolved:
             await _respond(writer, 502, f"cannot resolve {host}")
             return None
         last_error: Exception | None = None
-        for address in _connect_order(decision, host):
+        for address in decision.addresses:
             try:
-                return await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT_SECONDS)
+                # Exactly the checked address: AI_NUMERICHOST forbids any further resolution.
+                return await asyncio.wait_for(
+                    asyncio.open_connection(address, port, flags=socket.AI_NUMERICHOST),
+                    CONNECT_TIMEOUT_SECONDS,
+                )
             except (OSError, TimeoutError) as error:
                 last_error = error
         await _respond(writer, 502, f"cannot connect to {host}:{port}: {last_error}")
         return None
-
-
-def _connect_order(decision: Decision, host: str) -> tuple[str, ...]:
-    """The checked addresses; an allow-listed name (no addresses recorded) is resolved by the connect."""
-    return decision.addresses or (host.strip("[]"),)
 
 
 async def _respond(writer: asyncio.StreamWriter, status: int, message: str) -> None:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from jobcore.clock import SystemClock, iso_ms
+from jobcore.claim import LEASE_ITEM_TTL_PADDING_SECONDS
+from jobcore.clock import SystemClock, iso_ms, iso_seconds
 from jobcore.ddb import attr, error_code, expression_values, from_item, plain
 from jobcore.keys import lock_key
 from jobcore.records import get_job
@@ -47,16 +48,35 @@ def load_job(ddb: Any, table: str, job_id: str) -> Job:
         raise JobFailure(ErrorName.WORKER_ERROR, f"the record of job {job_id} has no {missing}") from None
 
 
-def register_task(ddb: Any, *, locks_table: str, jobs_table: str, job: Job, task_arn: str) -> None:
-    """Put the task ARN where the workflow looks for it to stop the task; the lock must be this job's."""
+def register_task(
+    ddb: Any, *, locks_table: str, jobs_table: str, job: Job, task_arn: str, lease_grace_seconds: int
+) -> None:
+    """Put the task ARN where the workflow looks for it to stop the task; the lock must be this job's.
+
+    The same write extends the lock's lease, and then the slot's, to now + timeoutSeconds +
+    LEASE_GRACE_SECONDS: a retried task (a Fargate Spot interruption, Worker.Interrupted retried) starts
+    long after the claim, whose lease (claimedAt + timeoutSeconds + grace, jobcore.claim) would otherwise
+    run out under it and let another job take the lock. Fields and formats are jobcore.claim's.
+    """
     pk = lock_key(job.lock_key)
+    now_ms = SystemClock().now_ms()
+    lease_epoch = -(-now_ms // 1000) + job.timeout_seconds + lease_grace_seconds  # as jobcore.claim.decide
+    lease_ttl = lease_epoch + LEASE_ITEM_TTL_PADDING_SECONDS
     try:
-        ddb.update_item(
+        response = ddb.update_item(
             TableName=locks_table,
             Key={"pk": attr(pk)},
-            UpdateExpression="SET taskArn = :arn",
+            UpdateExpression="SET taskArn = :arn, leaseExpiresAt = :lease, "
+            "leaseExpiresAtEpoch = :leaseEpoch, expiresAt = :ttl",
             ConditionExpression="jobId = :job",
-            ExpressionAttributeValues=expression_values(arn=task_arn, job=job.job_id),
+            ExpressionAttributeValues=expression_values(
+                arn=task_arn,
+                job=job.job_id,
+                lease=iso_seconds(lease_epoch),
+                leaseEpoch=lease_epoch,
+                ttl=lease_ttl,
+            ),
+            ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
@@ -69,10 +89,33 @@ def register_task(ddb: Any, *, locks_table: str, jobs_table: str, job: Job, task
             lock=pk,
             holder=holder,
         ) from None
+    slot = (from_item(response.get("Attributes")) or {}).get("slot")
+    if slot:
+        _extend_slot(ddb, locks_table, str(slot), job.job_id, lease_epoch, lease_ttl)
+    else:
+        logger.warning("the lock %s names no slot: only the lock's lease was extended", pk)
     ddb.update_item(
         TableName=jobs_table,
         Key={"jobId": attr(job.job_id)},
         UpdateExpression="SET taskArn = :arn, updatedAt = :now",
         ConditionExpression="attribute_exists(jobId)",
-        ExpressionAttributeValues=expression_values(arn=task_arn, now=iso_ms(SystemClock().now_ms())),
+        ExpressionAttributeValues=expression_values(arn=task_arn, now=iso_ms(now_ms)),
     )
+
+
+def _extend_slot(ddb: Any, table: str, slot: str, job_id: str, lease_epoch: int, lease_ttl: int) -> None:
+    """The concurrency slot's lease (a slot item keeps only the number), while the slot is still this job's.
+    A slot another job took over after the old lease ran out is left to it: the lock, which this job holds,
+    is what keeps two jobs of one lockKey apart; the slot only counts tasks."""
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": attr(slot)},
+            UpdateExpression="SET leaseExpiresAtEpoch = :leaseEpoch, expiresAt = :ttl",
+            ConditionExpression="jobId = :job",
+            ExpressionAttributeValues=expression_values(leaseEpoch=lease_epoch, ttl=lease_ttl, job=job_id),
+        )
+    except ClientError as error:
+        if error_code(error) != "ConditionalCheckFailedException":
+            raise
+        logger.warning("slot %s is no longer held by %s: its lease was not extended", slot, job_id)

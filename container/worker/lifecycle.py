@@ -76,8 +76,14 @@ def main() -> int:
 def run_job(config: WorkerConfig, policy: EgressPolicy, aws: AwsClients, stop: StopFlag) -> int:
     started_ms, started = time.time_ns() // 1_000_000, time.monotonic()
     identity = task_identity(config.metadata_uri, config.task_arn)
-    # Step Functions' TimeoutSeconds runs from RunTask: count from when ECS began the task, if known.
-    anchor = started - max(0.0, started_ms / 1000 - identity.started_at) if identity.started_at else started
+    anchor, source = deadline_anchor(
+        started,
+        started_ms / 1000,
+        config.state_entered_at,
+        identity.started_at,
+        retry_count=config.state_retry_count,
+    )
+    logger.info("the job's deadline counts from %s, %.1f s before this process", source, started - anchor)
     resources = config.resources
     artifacts = ArtifactStore(aws("s3"), resources.artifacts_bucket, config.job_id, config.kms_key_id)
 
@@ -111,6 +117,35 @@ def run_job(config: WorkerConfig, policy: EgressPolicy, aws: AwsClients, stop: S
         return _report(config, aws, outcome, artifacts, identity.task_arn, duration_ms)
 
 
+def deadline_anchor(
+    started: float,
+    started_epoch: float,
+    state_entered_at: float | None,
+    pull_started_at: float | None,
+    *,
+    retry_count: int = 0,
+) -> tuple[float, str]:
+    """Where the job's timeoutSeconds starts, on the monotonic clock, and what it was taken from.
+
+    Step Functions' TimeoutSeconds counts from the task state's start ($$.State.EnteredTime, AWS Step
+    Functions Developer Guide, "Context object"), before RunTask and Fargate's provisioning:
+    STATE_ENTERED_TIME first, so Worker.Timeout (with result.json) comes before States.Timeout. But a
+    Retry runs the state again without entering it again: EnteredTime stays the first attempt's while
+    $$.State.RetryCount grows and each attempt has its own TimeoutSeconds (moto's interpreter, derived
+    from AWS's behaviour, does the same: execute_state.py sets EnteredTime once, RetryCount per retry).
+    So on a retry (STATE_RETRY_COUNT > 0) EnteredTime is not used: ECS's PullStartedAt (later than the
+    attempt's start by RunTask and the placement), else the process start. A time ahead of this host's
+    clock never moves the deadline past the process start's.
+    """
+    candidates = [("PullStartedAt", pull_started_at)]
+    if retry_count == 0:
+        candidates.insert(0, ("STATE_ENTERED_TIME", state_entered_at))
+    for source, epoch in candidates:
+        if epoch is not None:
+            return started - max(0.0, started_epoch - epoch), source
+    return started, "process start"
+
+
 def _run(
     config: WorkerConfig,
     policy: EgressPolicy,
@@ -132,6 +167,7 @@ def _run(
                 jobs_table=resources.jobs_table,
                 job=job,
                 task_arn=task_arn,
+                lease_grace_seconds=resources.lease_grace_seconds,  # LEASE_GRACE_SECONDS, as the claim's
             )
         else:
             logger.warning("no task ARN (no ECS metadata endpoint, no TASK_ARN): nothing registered")

@@ -18,6 +18,7 @@ from worker import actions
 from worker.config import WorkerConfig
 from worker.ecs_metadata import task_identity
 from worker.errors import ErrorName, ExitCode
+from worker.lifecycle import deadline_anchor
 from worker.stop import StopFlag
 
 from tests.container.conftest import ROOT
@@ -168,3 +169,60 @@ def test_the_worker_reports_exactly_the_error_names_of_the_contract():
     assert set(result_schema["properties"]["error"]["properties"]["Error"]["enum"]) == {
         str(e) for e in ErrorName
     }
+
+
+# ---------------------------------------------------------------- the deadline's anchor
+
+
+def test_the_deadline_counts_from_the_task_states_entered_time_first():
+    """Step Functions' TimeoutSeconds runs from the task state's EnteredTime, before Fargate placed the
+    task: that time (STATE_ENTERED_TIME) wins over PullStartedAt, which wins over the process start."""
+    now_epoch, now_monotonic = 1_800_000_000.0, 5_000.0
+    entered, pulled = now_epoch - 90, now_epoch - 30
+    assert deadline_anchor(now_monotonic, now_epoch, entered, pulled) == (
+        now_monotonic - 90,
+        "STATE_ENTERED_TIME",
+    )
+    assert deadline_anchor(now_monotonic, now_epoch, None, pulled) == (now_monotonic - 30, "PullStartedAt")
+    assert deadline_anchor(now_monotonic, now_epoch, None, None) == (now_monotonic, "process start")
+    # A retry runs the state again without entering it: EnteredTime is the first attempt's, not this one's.
+    assert deadline_anchor(now_monotonic, now_epoch, entered, pulled, retry_count=1) == (
+        now_monotonic - 30,
+        "PullStartedAt",
+    )
+    assert deadline_anchor(now_monotonic, now_epoch, entered, None, retry_count=2) == (
+        now_monotonic,
+        "process start",
+    )
+    # A clock ahead of this one never moves the deadline past the process start's.
+    assert deadline_anchor(now_monotonic, now_epoch, now_epoch + 5, None) == (
+        now_monotonic,
+        "STATE_ENTERED_TIME",
+    )
+
+
+def test_state_entered_time_is_read_as_step_functions_writes_it():
+    config = WorkerConfig.from_env({**FULL_ENV, "STATE_ENTERED_TIME": "2026-12-02T21:38:24.123Z"})
+    assert config.state_entered_at == datetime(2026, 12, 2, 21, 38, 24, 123000, tzinfo=UTC).timestamp()
+    assert WorkerConfig.from_env(FULL_ENV).state_entered_at is None
+    with pytest.raises(ConfigError, match="STATE_ENTERED_TIME must be an ISO 8601 timestamp"):
+        WorkerConfig.from_env({**FULL_ENV, "STATE_ENTERED_TIME": "yesterday"})
+    assert WorkerConfig.from_env({**FULL_ENV, "STATE_RETRY_COUNT": "2"}).state_retry_count == 2
+    assert WorkerConfig.from_env(FULL_ENV).state_retry_count == 0
+    with pytest.raises(ConfigError, match="STATE_RETRY_COUNT must be a non-negative integer"):
+        WorkerConfig.from_env({**FULL_ENV, "STATE_RETRY_COUNT": "-1"})
+
+
+def test_a_task_state_entered_long_ago_times_the_job_out_at_once(worker, stack, site):
+    """Fargate took 100 s to place the task: a 60 s job is already past Step Functions' timeout."""
+    entered = (datetime.now(UTC) - timedelta(seconds=100)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    job_id = stack.put_job(
+        "browse",
+        {"steps": [{"goto": {"url": site.url("/page")}}, {"wait_for": {"timeoutMs": 30000}}]},
+        timeout_seconds=60,
+    )
+
+    code, _ = worker.run(job_id, STATE_ENTERED_TIME=entered)
+
+    assert code == ExitCode.BY_ERROR["Worker.Timeout"]
+    assert "deadline (timeoutSeconds=60)" in worker.failure()[1]["message"]

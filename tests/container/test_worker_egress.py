@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import socket
 import time
+from pathlib import Path
 
 import pytest
 from jobcore.config import ConfigError
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import async_playwright
+from worker import browser
+from worker.browser import launch
 from worker.egress import EgressPolicy, non_public_reason
 from worker.egress_proxy import EgressProxy
 from worker.errors import ExitCode
+
+from local.settings import FULL_CHROMIUM, HEADLESS_SHELL
 
 pytestmark = pytest.mark.container
 
@@ -199,3 +208,228 @@ def test_without_an_allow_list_even_loopback_is_refused(worker, stack, site):
     assert code == ExitCode.BY_ERROR["Site.ClientError"]
     assert "127.0.0.1 is loopback" in worker.failure()[1]["message"]
     assert "/page?never" not in site.requests
+
+
+# ---------------------------------------------------------------- hardening ("Works on AWS" issue)
+
+
+class _FakeChromium:
+    """Records what browser.launch asks Playwright for, without starting anything."""
+
+    def __init__(self) -> None:
+        self.kwargs: dict = {}
+        self.chromium = self
+
+    async def launch(self, **kwargs):
+        self.kwargs = kwargs
+        return object()
+
+
+def test_launch_holds_webrtc_to_the_proxy_in_both_chromiums_and_proxies_loopback_itself():
+    fake = _FakeChromium()
+    asyncio.run(launch(fake, executable_path=None, proxy_url="http://127.0.0.1:1"))
+    args = fake.kwargs["args"]
+    # The headless shell reads --force-webrtc-ip-handling-policy; the full Chromium (CHROMIUM_PATH) reads
+    # --webrtc-ip-handling-policy (chrome/common/chrome_switches.cc): both, so either binary is held.
+    assert "--force-webrtc-ip-handling-policy=disable_non_proxied_udp" in args
+    assert "--webrtc-ip-handling-policy=disable_non_proxied_udp" in args
+    # Loopback and link-local go through the proxy by our own bypass rule, not by Playwright's default.
+    assert fake.kwargs["proxy"] == {"server": "http://127.0.0.1:1", "bypass": "<-loopback>"}
+
+
+STUN_PAGE = """<!doctype html><html><body><p id="state">gathering</p><script>
+const pc = new RTCPeerConnection({iceServers: [{urls: 'stun:127.0.0.1:%d'}]});
+pc.createDataChannel('probe');
+pc.onicegatheringstatechange = () => {
+  if (pc.iceGatheringState === 'complete') document.getElementById('state').textContent = 'complete';
+};
+pc.createOffer().then(offer => pc.setLocalDescription(offer));
+</script></body></html>"""
+
+
+@pytest.mark.parametrize("binary", [FULL_CHROMIUM, HEADLESS_SHELL], ids=["full", "headless-shell"])
+def test_chromium_sends_no_stun_around_the_proxy(monkeypatch, binary):
+    """WebRTC's STUN goes over UDP, which the proxy cannot carry: with the worker's flags, a STUN server
+    on a loopback UDP port hears nothing from the full Chromium (the binary CHROMIUM_PATH may name)."""
+    if not Path(binary).is_file():
+        pytest.skip(f"no Chromium at {binary}")
+    # mDNS host-candidate names are off for this test only: if the policy ever failed, the browser could
+    # otherwise announce them by multicast, and the tests send nothing beyond loopback.
+    monkeypatch.setattr(
+        browser, "LAUNCH_ARGS", (*browser.LAUNCH_ARGS, "--disable-features=WebRtcHideLocalIpsWithMdns")
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stun:
+        stun.bind(("127.0.0.1", 0))
+        stun.settimeout(0.5)
+        port = stun.getsockname()[1]
+
+        async def scenario() -> str:
+            async with EgressProxy(EgressPolicy()) as proxy, async_playwright() as playwright:
+                chromium = await launch(playwright, executable_path=str(binary), proxy_url=proxy.url)
+                try:
+                    page = await chromium.new_page()
+                    await page.set_content(STUN_PAGE % port)
+                    with contextlib.suppress(PlaywrightError):  # gathering may never "complete"
+                        await page.wait_for_selector("text=complete", timeout=4000)
+                    return await page.inner_text("#state")
+                finally:
+                    await chromium.close()
+
+        state = asyncio.run(scenario())
+        received = []
+        with contextlib.suppress(TimeoutError):
+            received.append(stun.recvfrom(2048))
+    assert state in {"gathering", "complete"}
+    assert received == [], f"a STUN packet left Chromium outside the proxy: {received}"
+
+
+def test_loopback_goes_through_the_guard_even_when_playwright_would_bypass_it(
+    worker, stack, site, monkeypatch
+):
+    """Playwright's <-loopback> default can be turned off (PLAYWRIGHT_DISABLE_FORCED_CHROMIUM_PROXIED_
+    LOOPBACK: playwright-core, server/chromium/crBrowser.ts, shouldProxyLoopback); the guard must not
+    depend on it."""
+    monkeypatch.setenv("PLAYWRIGHT_DISABLE_FORCED_CHROMIUM_PROXIED_LOOPBACK", "1")
+    with socket.socket() as other:  # a loopback service EGRESS_ALLOW (127.0.0.1) does not name
+        other.bind(("127.0.0.2", 0))
+        other.listen()
+        other.settimeout(0.2)
+        target = f"http://127.0.0.2:{other.getsockname()[1]}/internal"
+        job_id = stack.put_job(
+            "browse", {"steps": [{"goto": {"url": site.url(f"/redirect?to={target}"), "timeoutMs": 10000}}]}
+        )
+
+        code, _ = worker.run(job_id)
+
+        connections = []
+        with contextlib.suppress(TimeoutError):
+            connections.append(other.accept())
+    assert connections == [], "Chromium reached a loopback service directly, past the proxy"
+    assert code == ExitCode.BY_ERROR["Site.ClientError"]
+    assert (
+        f"navigation to {target} blocked by egress guard: 127.0.0.2 is loopback"
+        in worker.failure()[1]["message"]
+    )
+
+
+@pytest.fixture
+def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A judgement that needs no answer asks for none (and the tests never query a real resolver)."""
+
+    def refuse(host, *args, **kwargs):
+        raise AssertionError(f"resolved {host!r}")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.2\\@127.0.0.1:1/", "backslash"),  # Python: host 127.0.0.1; WHATWG: 127.0.0.2
+        ("http://127.0.0.1:1\\@169.254.169.254/", "backslash"),  # Python: 169.254.169.254; WHATWG: 127.0.0.1
+        ("http://%31%32%37.0.0.2/", "percent"),  # WHATWG decodes the host; Python does not
+        ("http://0x7f.1/", "IPv4"),  # WHATWG reads 127.0.0.1; Python sees a name
+        ("http://2130706433/", "IPv4"),
+        ("http://127.1/", "IPv4"),
+        ("http://exa\tmple.com/", "control"),
+        ("http://faß.de/", "non-ASCII"),  # IDNA 2003 (Python) and UTS 46 (browsers) encode it differently
+        ("http://a.com:8o/", "port"),
+    ],
+)
+def test_urls_that_parsers_read_differently_are_refused(no_dns, url, why):
+    decision = asyncio.run(EgressPolicy(["127.0.0.1"]).check_url(url))
+    assert decision is not None and decision.blocked and "ambiguous" in decision.blocked
+    assert why in decision.blocked
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/a\\b?x=\\",
+        "https://Example.COM./x",
+        "http://[::1]:80/",
+        "http://u:p@127.0.0.1/",
+    ],
+)
+def test_canonical_urls_are_not_ambiguous(no_dns, url):
+    decision = asyncio.run(EgressPolicy(["127.0.0.1", "::1", "example.com"]).check_url(url))
+    assert decision is not None and decision.allowed, decision
+
+
+def test_an_ambiguous_download_url_is_refused_before_any_request(worker, stack, site):
+    url = f"http://127.0.0.2\\@127.0.0.1:{site.port}/file.csv?ambiguous"
+    job_id = stack.put_job(
+        "browse", {"steps": [{"goto": {"url": site.url("/page")}}, {"download": {"url": url}}]}
+    )
+
+    code, _ = worker.run(job_id)
+
+    assert code == ExitCode.BY_ERROR["Site.ClientError"]
+    _, cause = worker.failure()
+    assert (
+        cause["message"].startswith(f"download of {url} blocked by egress guard: ")
+        and "ambiguous" in cause["message"]
+    )
+    assert cause["url"] == url
+    assert {"target": url, "reason": cause["message"].split("egress guard: ", 1)[1]} in stack.result(job_id)[
+        "blockedRequests"
+    ]
+    assert not any("ambiguous" in path for path in site.requests)
+
+
+class _Resolver:
+    """socket.getaddrinfo with scripted answers for some names (the rest resolve as usual)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            name = host.decode() if isinstance(host, bytes) else host
+            if name in self.answers:
+                self.asked.append(name)
+                queue = self.answers[name]
+                address = queue.pop(0) if len(queue) > 1 else queue[0]
+                return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port or 0))]
+            return real(host, port, *args, **kwargs)
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+async def _tunnel(proxy_url: str, target: str) -> bytes:
+    host, port = proxy_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("allow", "host"),
+    [
+        ("127.0.0.1", "127.0.0.1."),  # a literal the policy normalises; the raw text would go to DNS again
+        ("rebind.test", "rebind.test"),  # an allow-listed name: resolved once, then pinned like any other
+        ("127.0.0.1/32", "rebind.test"),  # a checked name: connected by the address that was checked
+    ],
+)
+def test_the_proxy_connects_to_exactly_the_address_it_checked(monkeypatch, allow, host):
+    """No second resolution or parse between check and connect: a later DNS answer (127.0.0.2, where
+    nothing listens and which EGRESS_ALLOW does not name) is never used."""
+    resolver = _Resolver(
+        monkeypatch, {"rebind.test": ["127.0.0.1", "127.0.0.2"], "127.0.0.1.": ["127.0.0.2"]}
+    )
+    with socket.socket() as upstream:
+        upstream.bind(("127.0.0.1", 0))
+        upstream.listen(8)
+        port = upstream.getsockname()[1]
+
+        async def scenario() -> list[bytes]:
+            async with EgressProxy(EgressPolicy([allow])) as proxy:
+                return [await _tunnel(proxy.url, f"{host}:{port}") for _ in range(2)]
+
+        answers = asyncio.run(scenario())
+    assert all(a.startswith(b"HTTP/1.1 200") for a in answers), answers
+    assert len(resolver.asked) <= 1
