@@ -82,12 +82,18 @@ build: setup ## sam build (no Docker: wheels for python3.13 arm64 are fetched by
 	sam build
 
 deploy: build ## sam deploy --guided (first time) or with samconfig.toml
+	$(PY) -m local.stack_names  # the stack name names the intake bucket: refuse what S3 would refuse
 	sam deploy --guided
 
-demo: setup ## Run the whole pipeline on the embedded local stack with scenarios
+# The local stack's switches (local/README.md) come from the environment or the command line (make passes
+# both on to the recipe), e.g.
+#   make local LOCAL_PARAMETERS="RateBurst=5 MaxConcurrentTasks=2" LOCAL_TASK_START_SECONDS=30
+#   make demo LOCAL_FAULTS="runtask.capacity=0.2,ddb.conflict=0.1" LOCAL_FAULTS_SEED=7
+
+demo: setup ## Run the whole pipeline on the local stack with scenarios (LOCAL_PARAMETERS, LOCAL_FAULTS, ...)
 	$(PY) -m local demo
 
-local: setup ## Start the embedded local stack in the foreground (Ctrl-C stops it)
+local: setup ## Start the local stack in the foreground, Ctrl-C stops it (LOCAL_PARAMETERS="Key=Value ...")
 	$(PY) -m local serve
 
 bench: setup ## Run the benchmarks and write bench/RESULTS.md

@@ -5,6 +5,7 @@ failure: for them Step Functions answers that the token is no longer open, which
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -18,6 +19,11 @@ from jobcore.ddb import error_code
 from jobcore.tracing import deferred_tracer
 
 logger = Logger()
+# Every SendTaskFailure body is a task token, and botocore logs request bodies at DEBUG: with LogLevel=DEBUG
+# and the function's ApplicationLogLevel at DEBUG the tokens would land in the log group. The SDK logs
+# at WARNING at most, whatever the level; nothing here logs the event or its overrides (docs/SECURITY.md).
+for _sdk in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_sdk).setLevel(logging.WARNING)
 tracer = deferred_tracer()
 metrics = Metrics()
 

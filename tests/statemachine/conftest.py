@@ -15,13 +15,18 @@ SCRIPTED_WORKER = Path(__file__).with_name("scripted_worker.py")
 # Two tokens, then one every five seconds: the third job on a rate key waits for the next token.
 RATE = {"RateBurst": "2", "RateLimitPerMinute": "12"}
 SECONDS_PER_TOKEN = 5
+# A task's heartbeat deadline is heartbeatSeconds + this (the Fargate start), as a parameter of the stack.
+TASK_START_GRACE_SECONDS = 4
+PARAMETERS = {**RATE, "TaskStartGraceSeconds": str(TASK_START_GRACE_SECONDS)}
 
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     worker = [sys.executable, str(SCRIPTED_WORKER)]
     logs = tmp_path_factory.mktemp("statemachine-logs")
-    with LocalStack.start(port=0, parameter_overrides=RATE, worker_command=worker, log_dir=logs) as running:
+    with LocalStack.start(
+        port=0, parameter_overrides=PARAMETERS, worker_command=worker, log_dir=logs
+    ) as running:
         yield running
 
 

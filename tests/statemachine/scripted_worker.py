@@ -5,6 +5,9 @@ JOB_ID, HEARTBEAT_SECONDS, the tables, TASK_ARN), it reads the job record and fo
 
   succeed           register the task, heartbeat once, SendTaskSuccess
   fail:<Error>      register the task, SendTaskFailure with that error
+  fail-nocause:<E>  register the task, SendTaskFailure with that error and no cause at all
+  late:<seconds>    register the task, send the first heartbeat only after that long (a slow Fargate start
+                    and image pull), then SendTaskSuccess
   work:<seconds>    register the task, heartbeat for that long (stopping early, as Job.Interrupted, if an
                     interruption is recorded for the job), then SendTaskSuccess
   hang              register the task, never heartbeat, wait for SIGTERM
@@ -39,11 +42,20 @@ def main() -> int:
     )
     print(f"scripted worker: job {job_id} runs {script!r}", flush=True)
     name, _, argument = script.partition(":")
+    output = {"status": "SUCCEEDED", "script": script}
     if name == "succeed":
         sfn.send_task_heartbeat(taskToken=token)
     elif name == "fail":
         sfn.send_task_failure(taskToken=token, error=argument, cause=f"scripted failure {argument}")
         return 0
+    elif name == "fail-nocause":
+        sfn.send_task_failure(taskToken=token, error=argument)
+        return 0
+    elif name == "late":
+        time.sleep(float(argument))
+        sfn.send_task_heartbeat(taskToken=token)
+        output["stateEnteredTime"] = os.environ.get("STATE_ENTERED_TIME")
+        output["stateRetryCount"] = os.environ.get("STATE_RETRY_COUNT")
     elif name == "work":
         deadline = time.monotonic() + float(argument)
         while time.monotonic() < deadline:
@@ -63,7 +75,7 @@ def main() -> int:
         return 143
     elif name == "crash":
         return 3
-    sfn.send_task_success(taskToken=token, output=json.dumps({"status": "SUCCEEDED", "script": script}))
+    sfn.send_task_success(taskToken=token, output=json.dumps(output))
     return 0
 
 

@@ -106,16 +106,38 @@ def function_for_folder(folder: str) -> str:
     raise KeyError(folder)
 
 
+@functools.cache
+def table_keys() -> dict[str, str]:
+    """Table logical id -> the logical id of the customer managed key it is encrypted with."""
+    keys = {}
+    for logical_id, resource in yaml_parse((ROOT / "template.yaml").read_text())["Resources"].items():
+        sse = resource.get("Properties", {}).get("SSESpecification", {}) if isinstance(resource, dict) else {}
+        key = next(iter(_references(sse.get("KMSMasterKeyId"))), None) if sse.get("SSEEnabled") else None
+        if resource["Type"] == "AWS::DynamoDB::Table" and key:
+            keys[logical_id] = key
+    return keys
+
+
+def _table_kms(logical_ids: list[str | None]) -> list[Need]:
+    """DynamoDB calls KMS as the caller for a table under a customer managed key: the caller needs
+    kms:Decrypt on it (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+    encryption.usagenotes.html), and moto checks none of it."""
+    keys = {table_keys()[logical_id] for logical_id in logical_ids if logical_id in table_keys()}
+    return [Need("kms:Decrypt", key) for key in sorted(keys)]
+
+
 def needs(service: str, operation: str, params: dict[str, Any], tables: dict[str, str]) -> list[Need]:
     """The IAM actions (and DynamoDB tables by logical id) one API call needs."""
     prefix = SERVICE_PREFIX.get(service, service)
     if service == "dynamodb":
         if operation == "TransactWriteItems":
-            return [Need(f"dynamodb:{TRANSACT_ACTIONS[kind]}", tables.get(body["TableName"]))
-                    for item in params["TransactItems"] for kind, body in item.items()]
-        if operation in ("BatchGetItem", "BatchWriteItem"):
-            return [Need(f"dynamodb:{operation}", tables.get(name)) for name in params["RequestItems"]]
-        return [Need(f"dynamodb:{operation}", tables.get(params.get("TableName", "")))]
+            found = [Need(f"dynamodb:{TRANSACT_ACTIONS[kind]}", tables.get(body["TableName"]))
+                     for item in params["TransactItems"] for kind, body in item.items()]
+        elif operation in ("BatchGetItem", "BatchWriteItem"):
+            found = [Need(f"dynamodb:{operation}", tables.get(name)) for name in params["RequestItems"]]
+        else:
+            found = [Need(f"dynamodb:{operation}", tables.get(params.get("TableName", "")))]
+        return found + _table_kms([need.resource for need in found])
     if service == "s3" and operation == "GetObject" and params.get("VersionId"):
         return [Need("s3:GetObjectVersion", None)]
     return [Need(f"{prefix}:{operation}", None)]

@@ -274,3 +274,48 @@ def test_a_job_that_is_not_waiting_cannot_be_claimed_and_nothing_is_spent(stack,
 
     assert tokens(stack, "acct#1") is None
     assert stack.lease(lock_key("acct#1")) is None
+
+
+def test_a_claim_carries_the_task_heartbeat_deadline_with_the_start_grace(stack):
+    """HeartbeatSeconds counts from the task state's start, before Fargate has provisioned the task and
+    pulled the image (30-60 s): the state machine's deadline is heartbeatSeconds + TASK_START_GRACE_SECONDS,
+    below TimeoutSeconds (https://docs.aws.amazon.com/step-functions/latest/dg/state-task.html)."""
+    config = settings(task_start_grace_seconds=90)
+    request = dataclasses.replace(submitted(stack, "job-hb", "acct#1", timeout=900), heartbeat_seconds=60)
+
+    result = claim(stack.ddb, config, request, FixedClock(T0))
+
+    assert result["outcome"] == "CLAIMED" and result["taskHeartbeatSeconds"] == 150
+    assert claim(stack.ddb, config, request, FixedClock(T0))["taskHeartbeatSeconds"] == 150  # a repeat too
+    short = dataclasses.replace(submitted(stack, "job-short-hb", "acct#2", timeout=100), heartbeat_seconds=60)
+    assert claim(stack.ddb, config, short, FixedClock(T0))["taskHeartbeatSeconds"] == 99
+
+
+def test_the_claim_event_from_the_state_machine_carries_heartbeat_and_start_time():
+    event = {
+        "jobId": "j",
+        "lockKey": "l",
+        "timeoutSeconds": 60,
+        "executionArn": "arn",
+        "heartbeatSeconds": 5,
+        "executionStartTime": "2025-01-15T09:30:00.123Z",
+    }
+    request = ClaimRequest.from_event(event)
+    assert (request.heartbeat_seconds, request.execution_started_ms) == (5, T0 + 123)
+
+
+def test_a_job_that_has_waited_long_waits_longer_between_claims(stack):
+    """Each THROTTLED/AT_CAPACITY round adds history events; AWS fails an execution at 25,000, uncatchably
+    (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html): the wait grows with the
+    time since the execution started, up to MAX_CLAIM_WAIT_SECONDS."""
+    config = settings(max_concurrent_tasks=1)
+    clock = FixedClock(T0)
+    claim(stack.ddb, config, submitted(stack, "job-1", "acct#1", timeout=86_400), clock)
+    waiting = submitted(stack, "job-2", "acct#2")
+
+    fresh = dataclasses.replace(waiting, execution_started_ms=T0)
+    assert claim(stack.ddb, config, fresh, clock) == {"outcome": "AT_CAPACITY", "waitSeconds": 10}
+    half_an_hour = dataclasses.replace(waiting, execution_started_ms=T0 - 1_800_000)
+    assert claim(stack.ddb, config, half_an_hour, clock) == {"outcome": "AT_CAPACITY", "waitSeconds": 180}
+    a_day = dataclasses.replace(waiting, execution_started_ms=T0 - 80_000_000)
+    assert claim(stack.ddb, config, a_day, clock) == {"outcome": "AT_CAPACITY", "waitSeconds": 300}

@@ -24,8 +24,11 @@ ASL = json.loads(ASL_TEXT)
 FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function"}
 STATE_MACHINE = RESOURCES["JobStateMachine"]["Properties"]
 # Error names that AWS services raise into Step Functions (documented service integration errors).
+# DynamoDB. is the optimized integration's prefix, DynamoDb. the AWS SDK integration's (connect-ddb.html,
+# "Exception prefix differences"); AmazonECS.Unknown is a run-task state whose RunTask listed failures.
 SERVICE_ERROR = re.compile(
-    r"^(States\.|Lambda\.|Sandbox\.Timedout$|DynamoDB\.|SQS\.AmazonSQSException$|ECS\.AmazonECSException$)"
+    r"^(States\.|Lambda\.|Sandbox\.Timedout$|DynamoDB\.|DynamoDb\.|SQS\.AmazonSQSException$"
+    r"|ECS\.AmazonECSException$|AmazonECS\.Unknown$)"
 )
 
 
@@ -171,11 +174,12 @@ def test_happy_path_enters_at_most_eight_states():
     assert len(lambda_states) <= 1, lambda_states
 
 
-def test_browser_task_passes_only_token_job_and_heartbeat_in_overrides():
+def test_browser_task_passes_only_token_job_heartbeat_and_start_in_overrides():
     task = ASL["States"]["RunBrowserTask"]
     assert task["Resource"] == "arn:aws:states:::ecs:runTask.waitForTaskToken"
     environment = task["Parameters"]["Overrides"]["ContainerOverrides"][0]["Environment"]
-    assert [e["Name"] for e in environment] == ["TASK_TOKEN", "JOB_ID", "HEARTBEAT_SECONDS"]
+    names = [e["Name"] for e in environment]
+    assert names == ["TASK_TOKEN", "JOB_ID", "HEARTBEAT_SECONDS", "STATE_ENTERED_TIME", "STATE_RETRY_COUNT"]
     assert task["HeartbeatSecondsPath"] and task["TimeoutSecondsPath"]
     caught = {name for rule in task["Catch"] for name in rule["ErrorEquals"]}
     assert {"States.HeartbeatTimeout", "States.Timeout"} <= caught
@@ -207,3 +211,149 @@ def test_data_at_rest_is_encrypted_with_the_project_key():
             assert all(properties["PublicAccessBlockConfiguration"].values()), name
         elif resource["Type"] == "AWS::Logs::LogGroup":
             assert properties["KmsKeyId"] == {"Fn::GetAtt": ["Key", "Arn"]}, name
+
+
+# ---------------------------------------------------------------- Rules: refused before anything is created
+
+# Fargate task sizes, from the "Task size" table of the ECS docs:
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#task_size
+# and https://docs.aws.amazon.com/AmazonECS/latest/userguide/task-cpu-memory-error.html (Linux; 8192 and
+# 16384 CPU units are not offered: a browser job has no use for them).
+FARGATE_MEMORY_BY_CPU = {
+    "256": {512, 1024, 2048},
+    "512": set(range(1024, 4096 + 1, 1024)),
+    "1024": set(range(2048, 8192 + 1, 1024)),
+    "2048": set(range(4096, 16384 + 1, 1024)),
+    "4096": set(range(8192, 30720 + 1, 1024)),
+}
+PSEUDO_PARAMETERS = {
+    "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
+    "AWS::StackName": "browserjobs", "AWS::Partition": "aws",
+}
+
+
+def _rule_value(node: object, parameters: dict[str, str]) -> object:
+    """Evaluates a rule condition or assertion the way CloudFormation does (rule functions of
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-rules.html).
+    A function it does not know fails the test rather than passing silently."""
+    if isinstance(node, (str, bool, int)):
+        return node
+    if isinstance(node, list):
+        return [_rule_value(item, parameters) for item in node]
+    (name, args), = node.items()
+    if name == "Ref":
+        return {**PSEUDO_PARAMETERS, **parameters}[args]
+    values = _rule_value(args, parameters)
+    functions = {
+        "Fn::Equals": lambda a: a[0] == a[1],
+        "Fn::Not": lambda a: not a[0],
+        "Fn::And": all,
+        "Fn::Or": any,
+        "Fn::Contains": lambda a: a[1] in a[0],
+        "Fn::EachMemberEquals": lambda a: all(v == a[1] for v in a[0]),
+        "Fn::EachMemberIn": lambda a: all(v in a[1] for v in a[0]),
+    }
+    assert name in functions, f"the test's rule evaluator does not know {name}"
+    return functions[name](values)
+
+
+def _refused_by(parameters: dict[str, str]) -> list[str]:
+    """The AssertDescriptions of every assertion the template's Rules refuse for these parameter values."""
+    values = {name: str(p.get("Default", "")) for name, p in TEMPLATE["Parameters"].items()} | parameters
+    refused = []
+    for rule in TEMPLATE.get("Rules", {}).values():
+        if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+            continue
+        refused += [a["AssertDescription"] for a in rule["Assertions"]
+                    if not _rule_value(a["Assert"], values)]
+    return refused
+
+
+def _offered(parameter: str) -> list[str]:
+    return [str(v) for v in TEMPLATE["Parameters"][parameter]["AllowedValues"]]
+
+
+def test_rules_accept_exactly_the_fargate_cpu_and_memory_pairs():
+    accepted, refused = set(), set()
+    for cpu in _offered("WorkerCpu"):
+        for memory in _offered("WorkerMemory"):
+            pair = (int(cpu), int(memory))
+            (refused if _refused_by({"WorkerCpu": cpu, "WorkerMemory": memory}) else accepted).add(pair)
+    valid = {(int(cpu), m) for cpu in _offered("WorkerCpu") for m in FARGATE_MEMORY_BY_CPU[cpu]}
+    assert accepted == valid, f"invalid pairs accepted: {sorted(accepted - valid)}"
+    assert (1024, 1024) in refused and (512, 8192) in refused
+
+
+def test_every_fargate_size_of_the_offered_cpus_can_be_chosen():
+    """Parameters offer every memory size Fargate allows for the CPU values they offer."""
+    offered = {int(m) for m in _offered("WorkerMemory")}
+    for cpu in _offered("WorkerCpu"):
+        assert FARGATE_MEMORY_BY_CPU[cpu] <= offered, cpu
+    assert str(TEMPLATE["Parameters"]["WorkerMemory"]["Default"]) in {
+        str(m) for m in FARGATE_MEMORY_BY_CPU[str(TEMPLATE["Parameters"]["WorkerCpu"]["Default"])]
+    }
+
+
+@pytest.mark.parametrize("cpu", ["512", "1024", "2048", "4096"])
+def test_a_refused_size_says_which_memory_the_cpu_takes(cpu):
+    memory = "30720" if cpu != "4096" else "1024"
+    (description,) = _refused_by({"WorkerCpu": cpu, "WorkerMemory": memory})
+    valid = sorted(FARGATE_MEMORY_BY_CPU[cpu])
+    assert f"WorkerCpu {cpu}" in description
+    assert str(valid[0]) in description and str(valid[-1]) in description, description
+
+
+def test_the_spot_rule_still_refuses_arm64():
+    assert _refused_by({"CapacityProvider": "FARGATE_SPOT", "WorkerArchitecture": "ARM64"})
+    assert not _refused_by({"CapacityProvider": "FARGATE_SPOT", "WorkerArchitecture": "X86_64"})
+    assert not _refused_by({})
+
+
+# ---------------------------------------------------------------- task tokens stay out of the logs
+
+def test_state_machine_logs_every_event_without_execution_data():
+    """Execution data holds the task token: RunBrowserTask's parameters carry it in the container overrides,
+    and the RunTask response echoes them. At level ALL with IncludeExecutionData every holder of
+    logs:GetLogEvents on the group could complete or fail any running job; without it the log keeps every
+    event's type, state and time (https://docs.aws.amazon.com/step-functions/latest/dg/cloudwatch-log-level.html,
+    https://docs.aws.amazon.com/step-functions/latest/apireference/API_LoggingConfiguration.html).
+    Inputs and outputs stay in the execution history (states:GetExecutionHistory), which the CLI, the
+    inspector and the runbook read."""
+    logging_config = STATE_MACHINE["Logging"]
+    assert logging_config["Level"] == "ALL"
+    assert logging_config["IncludeExecutionData"] is False
+
+
+# ---------------------------------------------------------------- stack names the intake bucket can carry
+
+def test_stack_name_check_follows_the_template_bucket_name():
+    from local import stack_names
+
+    bucket = RESOURCES["IntakeBucket"]["Properties"]["BucketName"]
+    assert bucket == {"Fn::Sub": stack_names.INTAKE_BUCKET_NAME}
+    assert stack_names.MAX_STACK_NAME == 63 - len("-intake-123456789012-ap-southeast-1") == 28
+
+
+@pytest.mark.parametrize(("name", "valid"), [
+    ("browserjobs", True), ("browserjobs-prod", True), ("a" * 28, True),
+    ("BrowserJobs", False), ("a" * 29, False), ("jobs_prod", False), ("jobs-", False),
+    ("xn--jobs", False), ("sthree-jobs", False), ("amzn-s3-demo-jobs", False),
+])
+def test_stack_names_that_make_an_invalid_bucket_name_are_refused(name, valid):
+    """S3 bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"""
+    from local import stack_names
+
+    assert (stack_names.problems(name) == []) is valid
+    if valid:
+        assert re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", stack_names.intake_bucket_name(name))
+
+
+def test_every_configured_stack_name_deploys_and_make_deploy_checks_first():
+    from local import stack_names
+
+    configured = stack_names.configured_stack_names()
+    assert configured, "samconfig.toml names no stack"
+    refused = {env: stack_names.problems(name) for env, name in configured.items()}
+    assert {env: found for env, found in refused.items() if found} == {}
+    deploy = re.search(r"^deploy:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert deploy and "local.stack_names" in deploy.group(1).split("sam deploy")[0]

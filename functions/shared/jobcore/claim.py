@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -32,6 +33,13 @@ CAPACITY_RECHECK_SECONDS = 10
 # Keep released-lease items readable a while after their lease for operators; TTL removes them later.
 LEASE_ITEM_TTL_PADDING_SECONDS = 86_400
 BUCKET_TTL_PADDING_SECONDS = 3_600
+# Every THROTTLED/AT_CAPACITY round adds events to the execution's history, which AWS caps at 25,000 (a
+# hard, uncatchable failure). So a job that has waited long waits longer between claims: at least
+# 1/PATIENCE_DIVISOR of the time since its execution started, never more than MAX_CLAIM_WAIT_SECONDS.
+# In a day (the execution's TimeoutSeconds) that is a few hundred rounds at most
+# (tests/statemachine/test_history_bound.py).
+PATIENCE_DIVISOR = 10
+MAX_CLAIM_WAIT_SECONDS = 300
 
 
 class Outcome(StrEnum):
@@ -56,16 +64,45 @@ class ClaimRequest:
     rate_key: str
     timeout_seconds: int
     execution_arn: str
+    heartbeat_seconds: int | None = None
+    # $$.Execution.StartTime in epoch milliseconds: how long this job has been waiting already.
+    execution_started_ms: int | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ClaimRequest:
+        heartbeat = event.get("heartbeatSeconds")
+        started = event.get("executionStartTime")
         return cls(
             job_id=str(event["jobId"]),
             lock_key=str(event["lockKey"]),
             rate_key=str(event.get("rateKey") or event["lockKey"]),
             timeout_seconds=int(event["timeoutSeconds"]),
             execution_arn=str(event["executionArn"]),
+            heartbeat_seconds=None if heartbeat is None else int(heartbeat),
+            execution_started_ms=None if started is None else _epoch_ms(str(started)),
         )
+
+
+def _epoch_ms(timestamp: str) -> int:
+    """An ISO 8601 timestamp as Step Functions writes it (`2025-01-15T09:30:00.123Z`) in epoch ms."""
+    moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {timestamp!r}")
+    return round(moment.timestamp() * 1000)
+
+
+def patience_seconds(waited_seconds: float) -> int:
+    """The shortest wait before the next claim of a job that has waited this long (history bound)."""
+    return int(min(MAX_CLAIM_WAIT_SECONDS, max(0.0, waited_seconds) // PATIENCE_DIVISOR))
+
+
+def task_heartbeat_seconds(request: ClaimRequest, settings: Settings) -> int | None:
+    """The browser task's HeartbeatSeconds: the job's interval plus the task's start (provisioning, image
+    pull), kept below the task's TimeoutSeconds, which Step Functions requires to be the larger."""
+    if request.heartbeat_seconds is None:
+        return None
+    deadline = request.heartbeat_seconds + settings.task_start_grace_seconds
+    return max(1, min(deadline, request.timeout_seconds - 1))
 
 
 @dataclass(frozen=True)
@@ -106,13 +143,16 @@ def decide(request: ClaimRequest, leases: Leases, settings: Settings, now_ms: in
         else full_bucket(policy, now_ms)
     )
     result = take(current, policy, now_ms)
+    started_ms = request.execution_started_ms
+    patience = 0 if started_ms is None else patience_seconds((now_ms - started_ms) / 1000)
     if not result.taken:
-        return {"outcome": Outcome.THROTTLED, "waitSeconds": result.wait_seconds}
+        return {"outcome": Outcome.THROTTLED, "waitSeconds": max(result.wait_seconds, patience)}
 
     slot = free_slot(request.job_id, leases.slots, settings.max_concurrent_tasks, now_s)
     if slot is None:
         soonest = min(int(s["leaseExpiresAtEpoch"]) for s in leases.slots.values()) - now_s
-        return {"outcome": Outcome.AT_CAPACITY, "waitSeconds": max(1, min(CAPACITY_RECHECK_SECONDS, soonest))}
+        recheck = max(1, min(CAPACITY_RECHECK_SECONDS, soonest))
+        return {"outcome": Outcome.AT_CAPACITY, "waitSeconds": max(recheck, patience)}
 
     return Plan(
         slot=slot,
@@ -249,6 +289,8 @@ def claim(ddb: Any, settings: Settings, request: ClaimRequest, clock: Clock) -> 
         outcome = Outcome(decision["outcome"])
         if outcome is not Outcome.CLAIMED:
             set_waiting(ddb, settings.jobs_table, request.job_id, WaitReason(outcome), now_ms)
+        elif (heartbeat := task_heartbeat_seconds(request, settings)) is not None:
+            decision = {**decision, "taskHeartbeatSeconds": heartbeat}
         return {**decision, "outcome": str(outcome)}
     raise ClaimContention(f"claim for {request.job_id} lost {MAX_ATTEMPTS} races in a row")
 

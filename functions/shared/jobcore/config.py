@@ -36,6 +36,9 @@ _NUMBERS = {
     "lock_wait_initial_seconds": ("LOCK_WAIT_INITIAL_SECONDS", 1, 1),
     "lock_wait_max_delay_seconds": ("LOCK_WAIT_MAX_DELAY_SECONDS", 30, 1),
     "lock_wait_max_attempts": ("LOCK_WAIT_MAX_ATTEMPTS", 120, 1),
+    # Added to a job's heartbeatSeconds for the browser task's heartbeat deadline: Fargate provisioning and
+    # the image pull come before the worker can send its first heartbeat.
+    "task_start_grace_seconds": ("TASK_START_GRACE_SECONDS", 90, 0),
 }
 
 
@@ -60,6 +63,7 @@ class Settings:
     lock_wait_initial_seconds: int = 1
     lock_wait_max_delay_seconds: int = 30
     lock_wait_max_attempts: int = 120
+    task_start_grace_seconds: int = 90
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
