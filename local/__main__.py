@@ -1,4 +1,9 @@
-"""python -m local serve | demo: the embedded local stack in the foreground, or the scripted demo."""
+"""python -m local serve | demo: the embedded local stack in the foreground, or the scripted demo.
+
+Both read the local stack's switches from the environment (local/README.md): LOCAL_PARAMETERS (template
+parameter overrides, `Key=Value Key2=Value2`), LOCAL_IAM, LOCAL_TASK_START_SECONDS, LOCAL_FAULTS,
+LOCAL_FAULTS_SEED, and check them before anything starts: a wrong one is a clear error and exit status 2.
+"""
 
 from __future__ import annotations
 
@@ -26,14 +31,31 @@ def _stop_on_signals() -> threading.Event:
     return stopping
 
 
-def serve(port: int, echo: bool) -> int:
+def _configured() -> tuple[dict[str, str], float, str, bool]:
+    """The switches from the environment, checked (ValueError with the reason when one is wrong)."""
+    from local.deploy import check_overrides, configured_parameters, template_parameters
+    from local.ecs_runner import configured_task_start_seconds
+    from local.faults import Faults
+    from local.settings import iam_enforced
+
+    parameters = configured_parameters()
+    check_overrides(parameters, template_parameters())
+    faults = Faults.from_environment().describe()
+    return parameters, configured_task_start_seconds(), faults, iam_enforced()
+
+
+def serve(port: int, echo: bool, parameters: dict[str, str] | None = None) -> int:
     from local.sample_site.server import SampleSite
     from local.stack import LocalStack
     from local.usage import describe
 
     stopping = _stop_on_signals()
     print(f"starting the local stack on 127.0.0.1:{port} ...", file=sys.stderr, flush=True)
-    stack = LocalStack(port=port, echo=(lambda line: print(line, flush=True)) if echo else None)
+    stack = LocalStack(
+        port=port,
+        parameter_overrides=parameters,
+        echo=(lambda line: print(line, flush=True)) if echo else None,
+    )
     try:
         with SampleSite() as site:
             stack.up()
@@ -45,10 +67,10 @@ def serve(port: int, echo: bool) -> int:
     return 0
 
 
-def demo(port: int) -> int:
+def demo(port: int, parameters: dict[str, str] | None = None) -> int:
     from local.demo import run
 
-    return run(port=port)
+    return run(port=port, parameters=parameters)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,9 +86,21 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser = commands.add_parser("demo", help="run the demo scenarios on a fresh local stack")
     demo_parser.add_argument("--port", type=int, default=0, help="default: a free port")
     args = parser.parse_args(argv)
+    try:
+        parameters, start_seconds, faults, enforced = _configured()
+    except ValueError as error:
+        print(f"python -m local {args.command}: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"IAM and KMS {'enforced' if enforced else 'not checked'} (LOCAL_IAM); "
+        f"task start {start_seconds:g}s (LOCAL_TASK_START_SECONDS); AWS faults: {faults} (LOCAL_FAULTS)"
+        + (f"; parameters: {' '.join(f'{k}={v}' for k, v in parameters.items())}" if parameters else ""),
+        file=sys.stderr,
+        flush=True,
+    )
     if args.command == "serve":
-        return serve(args.port, args.echo_logs)
-    return demo(args.port)
+        return serve(args.port, args.echo_logs, parameters)
+    return demo(args.port, parameters)
 
 
 if __name__ == "__main__":

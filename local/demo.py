@@ -64,12 +64,15 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run(port: int = 0, out: Path = OUT) -> int:
+def run(port: int = 0, out: Path = OUT, parameters: dict[str, str] | None = None) -> int:
+    """The demo on a fresh stack; `parameters` (LOCAL_PARAMETERS) override the scenarios' own."""
     started = time.monotonic()
     results: list[ScenarioResult] = []
     say("== starting the local stack (template, state machine, functions, worker) ...")
-    with SampleSite() as site, LocalStack.start(port=port, parameter_overrides=PARAMETERS, say=say) as stack:
+    overrides = {**PARAMETERS, **(parameters or {})}
+    with SampleSite() as site, LocalStack.start(port=port, parameter_overrides=overrides, say=say) as stack:
         say(f"   up at {stack.endpoint_url} in {stack.timings.total_seconds:.1f}s; sample site at {site.url}")
+        say(f"   tasks start in {stack.task_start_seconds:g}s; AWS faults: {stack.faults.describe()}")
         ctx = Context(stack, Harness.for_endpoint(stack.stack_name, stack.endpoint_url), site.url)
         for name, title, _ in SCENARIOS:
             say(f"== {name}: {title}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shlex
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,45 @@ from local.settings import REGION, REPO_ROOT
 DEPLOYMENT_BUCKET = "browserjobs-local-deployments"
 # Heavier defaults would make a 2-core laptop run ten Chromiums at once.
 LOCAL_PARAMETER_DEFAULTS = {"WorkerImageUri": "browserjobs-worker:local", "MaxConcurrentTasks": "4"}
+
+
+class ParameterError(ValueError):
+    """A parameter override the template does not declare, or LOCAL_PARAMETERS that do not parse."""
+
+
+def parse_parameters(text: str | None) -> dict[str, str]:
+    """`Key=Value Key2=Value2` (LOCAL_PARAMETERS, as `sam deploy --parameter-overrides` takes them);
+    a value with spaces is quoted: `ScheduledJobJson='{"a": 1}'`."""
+    try:
+        words = shlex.split(text or "")
+    except ValueError as error:
+        raise ParameterError(f"LOCAL_PARAMETERS does not parse ({error}): {text!r}") from None
+    parameters: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"LOCAL_PARAMETERS: {word!r} is not Key=Value (in {text!r})")
+        parameters[key] = value
+    return parameters
+
+
+def configured_parameters() -> dict[str, str]:
+    """LOCAL_PARAMETERS from the environment (see parse_parameters)."""
+    return parse_parameters(os.environ.get("LOCAL_PARAMETERS"))
+
+
+def template_parameters(template_path: Path = REPO_ROOT / "template.yaml") -> dict[str, Any]:
+    return yaml_parse(template_path.read_text()).get("Parameters", {})
+
+
+def check_overrides(overrides: dict[str, str], declared: dict[str, Any]) -> None:
+    """CloudFormation refuses a parameter the template does not declare; so does the local stack."""
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise ParameterError(
+            f"Parameters: {unknown} do not exist in the template. The template's parameters are: "
+            + ", ".join(sorted(declared))
+        )
 
 
 @dataclass(frozen=True)
@@ -144,6 +185,7 @@ def deploy(
     }
     template = yaml_parse(template_path.read_text())
     declared = template.get("Parameters", {})
+    check_overrides(parameter_overrides or {}, declared)
     parameters = {key: value for key, value in parameters.items() if key in declared}
 
     sources_by_logical_id = package(template, session.client("s3", endpoint_url=endpoint_url))

@@ -8,7 +8,7 @@ import os
 import requests
 from moto.server import ThreadedMotoServer
 
-from local import moto_gaps
+from local import access, moto_gaps
 from local.settings import HOST
 
 
@@ -21,6 +21,7 @@ class Endpoint:
         # One line per request would drown everything else; errors still surface through the clients.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_gaps.apply()
+        access.install()
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.url = f"http://{host}:{port}"

@@ -4,6 +4,10 @@ Service events (ECS task state changes, Step Functions execution status changes)
 PutEvents, so rules match them with moto's own pattern matching; Lambda targets are invoked
 asynchronously and Step Functions targets start an execution, as EventBridge does. Scheduled rules with
 rate() expressions fire on time (cron() expressions are reported and left idle).
+
+AWS services deliver their events to EventBridge best effort: late, twice or, rarely, not at all
+(https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-delivery-level.html). With
+LOCAL_FAULTS' events.late / events.duplicate / events.lost (local/faults.py) service events are delivered so.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
+from local.faults import Faults
 from local.lambda_runtime import LambdaRuntime
 from local.settings import ACCOUNT_ID, REGION
 
@@ -47,9 +52,10 @@ def rate_seconds(expression: str) -> int | None:
 
 
 class EventBridge:
-    def __init__(self, runtime: LambdaRuntime, log: Callable[[str], None]):
+    def __init__(self, runtime: LambdaRuntime, log: Callable[[str], None], faults: Faults | None = None):
         self._runtime = runtime
         self._log = log
+        self._faults = faults
         self._open = True
 
     def close(self) -> None:
@@ -65,7 +71,19 @@ class EventBridge:
             "Detail": json.dumps(detail, default=str),
             "Resources": resources,
         }
-        events_backends[ACCOUNT_ID][REGION].put_events([entry])
+
+        def put() -> None:
+            if not self._open:
+                return
+            try:
+                events_backends[ACCOUNT_ID][REGION].put_events([entry])
+            except Exception as error:  # the service's own call (RunTask, StopTask) does not fail with it
+                self._log(f"EventBridge could not deliver {detail_type} for {resources}: {error!r}")
+
+        if self._faults:
+            self._faults.deliver_event(put)
+        else:
+            put()
 
     def deliver(self, rule: Rule, target: dict[str, Any], event: Any) -> None:
         if not self._open:

@@ -28,6 +28,7 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 
+from local.access import ENFORCER
 from local.deploy import FunctionSource
 from local.moto_gaps import InvokeResult
 from local.processes import Launcher, LogSink
@@ -50,6 +51,7 @@ class FunctionConfig:
     memory_size: int
     environment: dict[str, str]
     source: FunctionSource
+    role: str = ""
 
     @property
     def version(self) -> str:
@@ -81,6 +83,8 @@ class ExecutionEnvironment:
             "_LOCAL_FUNCTION_ARN": config.arn,
             "_LOCAL_RUNTIME_PATH": os.pathsep.join(paths),
             **(client_environment(endpoint_url) if endpoint_url else {}),  # no endpoint: AWS itself
+            # As on Lambda: the execution role's temporary credentials, which the endpoint checks.
+            **(ENFORCER.role_environment(config.role, config.name) if endpoint_url else {}),
             **config.environment,
         }
         read_fd, write_fd = os.pipe()
@@ -221,6 +225,7 @@ class LambdaRuntime:
             memory_size=int(function.memory_size or 128),
             environment={key: str(value) for key, value in (function.environment_vars or {}).items()},
             source=self._sources.get(function.function_name) or self._extract(function),
+            role=function.role or "",
         )
 
     def _extract(self, function: LambdaFunction) -> FunctionSource:

@@ -24,9 +24,12 @@ from typing import Any, Protocol
 import botocore.session
 from moto.awslambda.models import LambdaFunction
 from moto.core.responses import EmptyResult
+from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.dynamodb.responses import DynamoHandler
-from moto.ecs.models import EC2ContainerServiceBackend, Task
+from moto.ecs.models import EC2ContainerServiceBackend, Task, TaskDefinition, ecs_backends
 from moto.events.models import EventTemplateParser, Rule
+from moto.iam.aws_managed_policies import aws_managed_policies_data
+from moto.iam.models import AWSManagedPolicy, Role, iam_backends
 from moto.moto_api import state_manager
 from moto.s3 import notifications as s3_notifications
 from moto.s3.models import FakeBucket
@@ -68,6 +71,7 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as _interpreter_client
 from moto.stepfunctions.parser.asl.utils.json_path import extract_json
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
@@ -76,6 +80,7 @@ from moto.stepfunctions.responses import StepFunctionResponse
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from moto.utilities.arns import parse_arn
+from moto.utilities.utils import get_partition
 
 
 @dataclass(frozen=True)
@@ -132,8 +137,10 @@ def apply() -> None:
         _shim_timestamps()
         _shim_cloudformation_state_machines()
         _shim_cloudformation_bucket_notifications()
+        _shim_cloudformation_role_managed_policies()
         _shim_ecs_task_lifecycle()
         _shim_ecs_numeric_container_properties()
+        _shim_cloudformation_task_definition_properties()
         _shim_lambda_invoke()
         _shim_s3_notifications_async()
         _shim_sqs_inline_event_source_mapping()
@@ -141,6 +148,9 @@ def apply() -> None:
         _shim_execution_status_events()
         _shim_dynamodb_atomic_requests()
         _shim_parse_once_per_definition()
+        _shim_cloudformation_reads_during_create()
+        _shim_ecs_inactive_task_definition()
+        _shim_ecs_integration_errors()
         _applied = True
 
 
@@ -438,6 +448,48 @@ def _shim_ecs_numeric_container_properties() -> None:
     EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(calculate)
 
 
+# --- CloudFormation: AWS::ECS::TaskDefinition properties -----------------------------------------------
+# moto's CloudFormation registers a task definition with its family, containers, volumes and memory only:
+# no task role (so the worker would get no role's credentials), no execution role, CPU, network mode,
+# compatibilities, runtime platform or tags (which PropagateTags copies onto the task at RunTask).
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ecs-taskdefinition.html
+
+_TASK_DEFINITION_PROPERTIES = {
+    "TaskRoleArn": "task_role_arn",
+    "ExecutionRoleArn": "execution_role_arn",
+    "Cpu": "cpu",
+    "Memory": "memory",
+    "NetworkMode": "network_mode",
+    "RequiresCompatibilities": "requires_compatibilities",
+    "RuntimePlatform": "runtime_platform",
+    "EphemeralStorage": "ephemeral_storage",
+}
+
+
+def _shim_cloudformation_task_definition_properties() -> None:
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        extra = {
+            argument: remap_nested_keys(properties[key], pascal_to_camelcase)
+            if isinstance(properties[key], dict)
+            else properties[key]
+            for key, argument in _TASK_DEFINITION_PROPERTIES.items()
+            if key in properties
+        }
+        tags = [{"key": tag["Key"], "value": tag["Value"]} for tag in properties.get("Tags", [])]
+        return ecs_backends[account_id][region_name].register_task_definition(
+            family=properties.get("Family", resource_name),
+            container_definitions=remap_nested_keys(
+                properties.get("ContainerDefinitions", []), pascal_to_camelcase
+            ),
+            volumes=remap_nested_keys(properties.get("Volumes", []), pascal_to_camelcase),
+            tags=tags or None,
+            **extra,
+        )
+
+    TaskDefinition.create_from_cloudformation_json = classmethod(create)
+
+
 # --- CloudFormation: AWS::S3::Bucket NotificationConfiguration -------------------------------------------
 # moto's CloudFormation creates the bucket and drops its NotificationConfiguration (which is how SAM wires
 # S3 events to a function), so nothing is ever notified.
@@ -475,6 +527,38 @@ def _shim_cloudformation_bucket_notifications() -> None:
         return bucket
 
     FakeBucket.create_from_cloudformation_json = classmethod(create)
+
+
+# --- CloudFormation: a role's ManagedPolicyArns ----------------------------------------------------------
+# moto's AWS::IAM::Role puts the inline Policies and drops ManagedPolicyArns, so every role SAM gives
+# AWSLambdaBasicExecutionRole, AWSLambdaSQSQueueExecutionRole or AWSXrayWriteOnlyAccess lacks them; the
+# local endpoint checks roles against their policies, so the attachments must exist as on AWS. AWS managed
+# policies exist in every account; moto loads its copies of them only when configured to, so the ones a
+# role names are added from that copy.
+
+
+def _ensure_aws_managed_policy(backend: Any, policy_arn: str) -> None:
+    name = policy_arn.rsplit("/", 1)[-1]
+    if policy_arn in backend.managed_policies or ":iam::aws:policy/" not in policy_arn:
+        return
+    known = json.loads(aws_managed_policies_data)
+    if name in known:
+        policy = AWSManagedPolicy.from_data(name, backend.account_id, backend.region_name, known[name])
+        backend.managed_policies[policy.arn] = policy
+
+
+def _shim_cloudformation_role_managed_policies() -> None:
+    original = Role.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        role = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        backend = iam_backends[account_id][get_partition(region_name)]
+        for policy_arn in cloudformation_json.get("Properties", {}).get("ManagedPolicyArns", []):
+            _ensure_aws_managed_policy(backend, policy_arn)
+            backend.attach_role_policy(policy_arn, role.name)
+        return role
+
+    Role.create_from_cloudformation_json = classmethod(create)
 
 
 # --- Lambda: run the handler -------------------------------------------------------------------------------
@@ -592,7 +676,8 @@ def _shim_eventbridge_targets() -> None:
             else:
                 single = copy.copy(self)
                 single.targets = [target]
-                original(single, copy.deepcopy(event), transform_input)
+                # moto's own targets read the event's ingestion-time (input transformers): the original event.
+                original(single, copy.deepcopy(original_event), transform_input)
         return None
 
     Rule.send_to_targets = send_to_targets
@@ -668,3 +753,185 @@ def _shim_parse_once_per_definition() -> None:
 
     ExecutionWorker._get_evaluation_entrypoint = evaluation_entrypoint
     EvalComponent.heap_key = property(heap_key)
+
+
+# --- CloudFormation: reading a stack while it is being created --------------------------------------------
+# moto's ResourceMap creates a resource the first time anything reads it, and its CreateStack adds the stack
+# to the backend before it creates the resources. A DescribeStacks (Outputs), ListStackResources or
+# DescribeStackResources served on another thread meanwhile (`aws cloudformation wait stack-create-complete`
+# polls exactly so) creates every resource it reads that creation has not reached yet, and creation then
+# creates them again: two job state machines, two of each function, and Outputs (cached from that first
+# read) naming the copies the rest of the stack does not use. On AWS a stack in CREATE_IN_PROGRESS shows no
+# Outputs and lists only the resources created so far, and reads never create anything
+# (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStacks.html: "Outputs:
+# A list of output structures"; the stack's outputs appear once it is CREATE_COMPLETE).
+
+_CREATING = {"CREATE_PENDING", "CREATE_IN_PROGRESS"}
+
+
+def _shim_cloudformation_reads_during_create() -> None:
+    from moto.cloudformation.models import Stack
+    from moto.cloudformation.parsing import ResourceMap
+
+    original_getitem = ResourceMap.__getitem__
+    original_outputs = Stack.outputs.fget
+    original_resources = Stack.stack_resources.fget
+    guard = threading.Lock()
+
+    def getitem(self, key):
+        # One resource is created by one thread at a time (reentrant: creating one resolves its references).
+        with guard:
+            lock = self.__dict__.setdefault("_local_create_lock", threading.RLock())
+        with lock:
+            return original_getitem(self, key)
+
+    def outputs(self):
+        return None if self.status in _CREATING else original_outputs(self)
+
+    def stack_resources(self):
+        if self.status not in _CREATING:
+            return original_resources(self)
+        resource_map = self.resource_map
+        parsed = resource_map._parsed_resources
+        return [parsed[key] for key in list(getattr(resource_map, "_resource_json_map", {})) if key in parsed]
+
+    ResourceMap.__getitem__ = getitem
+    Stack.outputs = property(outputs)
+    Stack.stack_resources = property(stack_resources)
+
+
+# --- ECS: RunTask on an INACTIVE task definition revision -----------------------------------------------
+# moto runs a deregistered (INACTIVE) revision, and resolves a bare family to its last revision even when
+# that one is INACTIVE. ECS refuses both: "You can't use an INACTIVE task definition to run new tasks"
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DeregisterTaskDefinition.html), and a
+# family without a revision means its latest ACTIVE revision
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RunTask.html, taskDefinition).
+# (The documented window of up to 10 minutes in which an INACTIVE revision may still run is not modelled.)
+
+INACTIVE_TASK_DEFINITION_MESSAGE = "TaskDefinition is inactive"
+
+
+def _shim_ecs_inactive_task_definition() -> None:
+    from moto.ecs.exceptions import EcsClientException
+
+    original_run_task = EC2ContainerServiceBackend.run_task
+
+    def run_task(self, cluster_str, task_definition_str, *args, **kwargs):
+        name = task_definition_str.split("/")[-1]
+        if ":" in name:
+            if self.describe_task_definition(task_definition_str).status == "INACTIVE":
+                raise EcsClientException(INACTIVE_TASK_DEFINITION_MESSAGE)
+        else:
+            revisions = self.task_definitions.get(name, {})
+            active = [number for number, found in revisions.items() if found.status != "INACTIVE"]
+            if revisions and not active:
+                raise EcsClientException(INACTIVE_TASK_DEFINITION_MESSAGE)
+            if active:
+                task_definition_str = revisions[max(active)].arn
+        return original_run_task(self, cluster_str, task_definition_str, *args, **kwargs)
+
+    EC2ContainerServiceBackend.run_task = run_task
+
+
+# --- Step Functions: the ECS integration's error names -----------------------------------------------------
+# moto's ECS integration turns every ECS error (ThrottlingException, ClientException, ...) and a RunTask
+# response that lists `failures` and no task (IndexError on Tasks[0]) into States.Runtime, which no Retry or
+# Catch can match. AWS reports an error of the ECS API as ECS.AmazonECSException, e.g. a RunTask without
+# capacity (https://repost.aws/knowledge-center/ecs-fargate-runtask-capacity: "Step Functions logs
+# ECS.AmazonECSException in its ErrorEquals field"), and a RunTask answered with `failures` as
+# AmazonECS.Unknown, the failures being the cause.
+
+ECS_API_ERROR = "ECS.AmazonECSException"
+ECS_RUN_TASK_FAILURES_ERROR = "AmazonECS.Unknown"
+
+
+def _describe_started_task(client: Any, task: dict[str, Any], attempts: int = 5) -> dict[str, Any]:
+    """moto's integration reads the task it started back with DescribeTasks (its output is that description).
+    The task runs whatever that read meets: a throttled read is retried, as the service's own read would be,
+    instead of failing the state and leaving the started task running unseen."""
+    import time
+
+    from botocore.exceptions import ClientError
+
+    for attempt in range(attempts):
+        try:
+            return client.describe_tasks(cluster=task["clusterArn"], tasks=[task["taskArn"]])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ThrottlingException" or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)  # backoff between attempts, not a wait for a condition
+    raise AssertionError("unreachable")
+
+
+@functools.cache
+def _service_ecs_client(region: str) -> Any:
+    """An ECS client with the interpreter's own keys, which the endpoint does not check against a role."""
+    return _interpreter_client(region=region, service="ecs")
+
+
+class RunTaskFailures(Exception):
+    """RunTask answered with failures and no task."""
+
+
+def _shim_ecs_integration_errors() -> None:
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.api import TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+
+    original_eval_service_task = StateTaskServiceEcs._eval_service_task
+    original_from_error = StateTaskServiceEcs._from_error
+
+    def eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        if self._get_boto_service_action() != "run_task":
+            return original_eval_service_task(
+                self, env, resource_runtime_part, normalised_parameters, state_credentials
+            )
+        from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+        # moto's own run_task branch, with the failures checked before Tasks[0] is read.
+        client = boto_client_for(
+            region=resource_runtime_part.region, service="ecs", state_credentials=state_credentials
+        )
+        response = client.run_task(**normalised_parameters)
+        if not response.get("tasks"):
+            raise RunTaskFailures(json.dumps({"Failures": response.get("failures", [])}))
+        task = response["tasks"][0]
+        # Read back as the service, not as the role: for the callback pattern Step Functions needs only
+        # ecs:RunTask from the execution role (https://docs.aws.amazon.com/step-functions/latest/dg/ecs-iam.html).
+        reader = _service_ecs_client(resource_runtime_part.region)
+        described = _describe_started_task(reader, task)
+        described.pop("ResponseMetadata", None)
+        self._normalise_response(response=described, service_action_name="describe_tasks")
+        env.stack.append(described)
+        return None
+
+    def from_error(self, env, ex):
+        if isinstance(ex, RunTaskFailures):
+            error, cause = ECS_RUN_TASK_FAILURES_ERROR, str(ex)
+        elif isinstance(ex, ClientError):
+            metadata = ex.response.get("ResponseMetadata", {})
+            error = ECS_API_ERROR
+            cause = (
+                f"{ex.response['Error'].get('Message', '')} (Service: AmazonECS; "
+                f"Status Code: {metadata.get('HTTPStatusCode')}; "
+                f"Error Code: {ex.response['Error'].get('Code')}; "
+                f"Request ID: {metadata.get('RequestId')}; Proxy: null)"
+            )
+        else:
+            return original_from_error(self, env, ex)
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(error),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    error=error,
+                    cause=cause,
+                    resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type(),
+                )
+            ),
+        )
+
+    StateTaskServiceEcs._eval_service_task = eval_service_task
+    StateTaskServiceEcs._from_error = from_error

@@ -17,7 +17,9 @@ from local.harness import Deadline, Harness, new_id, poll
 from local.stack import LocalStack
 
 # Deploy-time parameters the scenarios rely on: two tokens, then one every five seconds per rate key.
-PARAMETERS = {"RateBurst": "2", "RateLimitPerMinute": "12"}
+# Local tasks start in seconds (LOCAL_TASK_START_SECONDS), not Fargate's 30-60 s: a grace of 25 s covers the
+# e2e suite's slowest start (20 s) and still notices a hung worker within half a minute.
+PARAMETERS = {"RateBurst": "2", "RateLimitPerMinute": "12", "TaskStartGraceSeconds": "25"}
 SECONDS_PER_TOKEN = 5
 JOB_SECONDS = 90
 

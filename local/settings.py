@@ -23,6 +23,14 @@ def configured_port() -> int:
     return int(os.environ.get("LOCAL_PORT", DEFAULT_PORT))
 
 
+def iam_enforced() -> bool:
+    """LOCAL_IAM=off lets every role do anything (to tell a permission problem from another); default on."""
+    value = os.environ.get("LOCAL_IAM", "enforce").strip().lower()
+    if value not in ("enforce", "off"):
+        raise ValueError(f"LOCAL_IAM must be 'enforce' or 'off', not {value!r}")
+    return value == "enforce"
+
+
 def client_environment(endpoint_url: str) -> dict[str, str]:
     """What a process needs so that every AWS SDK and the AWS CLI talk to the local endpoint."""
     return {

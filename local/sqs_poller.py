@@ -17,6 +17,7 @@ import boto3
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.utilities.arns import parse_arn
 
+from local.access import ENFORCER
 from local.lambda_runtime import LambdaRuntime
 from local.settings import ACCOUNT_ID, REGION
 
@@ -71,7 +72,10 @@ class EventSourcePoller:
         log: Callable[[str], None],
     ):
         self._runtime = runtime
+        self._endpoint_url = endpoint_url
+        self._region = session.region_name
         self._lambda = session.client("lambda", endpoint_url=endpoint_url)
+        # Only to find a queue's URL, which Lambda knows from the mapping without calling SQS.
         self._sqs = session.client("sqs", endpoint_url=endpoint_url)
         self._log = log
         self._workers: dict[str, threading.Thread] = {}
@@ -111,25 +115,40 @@ class EventSourcePoller:
                     worker.start()
             self._stopped.wait(1.0)
 
+    def _poller_client(self, mapping: dict[str, Any]) -> Any:
+        """Lambda polls, deletes and decrypts with the function's execution role, so the poller does too."""
+        role = self._lambda.get_function_configuration(FunctionName=mapping["FunctionArn"])["Role"]
+        credentials = ENFORCER.role_environment(role, f"poller-{mapping['UUID'][:8]}")
+        return boto3.client(
+            "sqs",
+            region_name=self._region,
+            endpoint_url=self._endpoint_url,
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        )
+
     def _poll(self, uuid: str) -> None:
+        sqs = None
         while not self._stopped.is_set():
             mapping = self._lambda.get_event_source_mapping(UUID=uuid)
             if mapping.get("State", "Enabled") != "Enabled":
                 return
+            sqs = sqs or self._poller_client(mapping)
             queue_name = parse_arn(mapping["EventSourceArn"]).resource_id
             queue_url = self._sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=ACCOUNT_ID)[
                 "QueueUrl"
             ]
-            batch = self._receive_batch(mapping, queue_url)
+            batch = self._receive_batch(sqs, mapping, queue_url)
             if batch:
-                self._process(mapping, queue_url, batch)
+                self._process(sqs, mapping, queue_url, batch)
 
-    def _receive_batch(self, mapping: dict[str, Any], queue_url: str) -> list[dict[str, Any]]:
+    def _receive_batch(self, sqs: Any, mapping: dict[str, Any], queue_url: str) -> list[dict[str, Any]]:
         size = mapping.get("BatchSize") or 10
         window_ends = time.monotonic() + (mapping.get("MaximumBatchingWindowInSeconds") or 0)
         batch: list[dict[str, Any]] = []
         while len(batch) < size and not self._stopped.is_set():
-            messages = self._sqs.receive_message(
+            messages = sqs.receive_message(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=min(10, size - len(batch)),
                 WaitTimeSeconds=POLL_WAIT_SECONDS,
@@ -141,7 +160,9 @@ class EventSourcePoller:
                 break
         return batch
 
-    def _process(self, mapping: dict[str, Any], queue_url: str, batch: list[dict[str, Any]]) -> None:
+    def _process(
+        self, sqs: Any, mapping: dict[str, Any], queue_url: str, batch: list[dict[str, Any]]
+    ) -> None:
         event = {"Records": [_record(message, mapping["EventSourceArn"]) for message in batch]}
         arn = parse_arn(mapping["FunctionArn"])
         function = lambda_backend(arn.account, arn.region).get_function(mapping["FunctionArn"])
@@ -158,4 +179,4 @@ class EventSourcePoller:
                 {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
                 for index, message in enumerate(done[start : start + 10])
             ]
-            self._sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)

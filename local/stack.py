@@ -26,14 +26,15 @@ from moto.ecs.models import Task
 from moto.events.models import Rule
 from moto.stepfunctions.parser.backend.execution import Execution
 
-from local import deploy, moto_gaps
-from local.ecs_runner import WORKER_COMMAND, WORKER_DIR, TaskRunner
+from local import deploy, faults, moto_gaps
+from local.access import ENFORCER
+from local.ecs_runner import WORKER_COMMAND, WORKER_DIR, TaskRunner, configured_task_start_seconds
 from local.endpoint import Endpoint
 from local.eventbridge import EventBridge, Scheduler
 from local.lambda_runtime import LambdaRuntime
 from local.moto_gaps import InvokeResult
 from local.processes import Launcher, LogSink
-from local.settings import REGION, REPO_ROOT, client_environment, configured_port
+from local.settings import REGION, REPO_ROOT, client_environment, configured_port, iam_enforced
 from local.sqs_poller import EventSourcePoller
 
 LOG_DIR = REPO_ROOT / "out" / "local" / "logs"
@@ -77,7 +78,18 @@ class LocalStack(moto_gaps.RuntimeHooks):
         log_dir: Path = LOG_DIR,
         echo: Callable[[str], None] | None = None,
         say: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+        enforce_iam: bool | None = None,
+        task_start_seconds: float | None = None,
+        faults_spec: str | None = None,
+        faults_seed: int | None = None,
     ):
+        # Fargate's start time (LOCAL_TASK_START_SECONDS) and AWS failures on demand (LOCAL_FAULTS,
+        # LOCAL_FAULTS_SEED): the arguments win over the environment; both are checked before anything runs.
+        self.task_start_seconds = (
+            configured_task_start_seconds() if task_start_seconds is None else task_start_seconds
+        )
+        self.faults = faults.Faults.from_environment(faults_spec, faults_seed)
+        self._enforce_iam = iam_enforced() if enforce_iam is None else enforce_iam
         self._port = configured_port() if port is None else port
         self._parameter_overrides = parameter_overrides or {}
         self._worker_command = worker_command
@@ -112,12 +124,18 @@ class LocalStack(moto_gaps.RuntimeHooks):
         self.endpoint_url = self._endpoint.start()
         self._stack.callback(self._endpoint.stop)
         self._stack.callback(self._endpoint.reset)
+        # Each role's credentials are checked against its policies from the first call on (deploying is
+        # the operator's, whose credentials are the account administrator's).
+        ENFORCER.enabled = self._enforce_iam
+        ENFORCER.take_denials()
+        ENFORCER.used.clear()
+        self._stack.callback(setattr, ENFORCER, "enabled", False)
         endpoint_ready = time.monotonic()
         self._stack.callback(self.launcher.stop)
 
         self.runtime = LambdaRuntime(self.launcher, self.logs, self.endpoint_url)
         self._stack.callback(self.runtime.stop)
-        self.eventbridge = EventBridge(self.runtime, self._say)
+        self.eventbridge = EventBridge(self.runtime, self._say, self.faults)
         self.tasks = TaskRunner(
             self.launcher,
             self.logs,
@@ -125,6 +143,7 @@ class LocalStack(moto_gaps.RuntimeHooks):
             self.eventbridge.publish,
             command=self._worker_command,
             cwd=self._worker_dir,
+            start_seconds=self.task_start_seconds,
         )
         self._stack.callback(self.tasks.stop_all, 10.0)
         self._stack.callback(self.eventbridge.close)
@@ -135,6 +154,8 @@ class LocalStack(moto_gaps.RuntimeHooks):
             self.session(), self.endpoint_url, parameter_overrides=self._parameter_overrides
         )
         self.runtime.register_sources(self.deployed.function_sources)
+        faults.activate(self.faults)  # after the deploy: faults are for the workload, not for CreateStack
+        self._stack.callback(faults.activate, None)
 
         self.poller = EventSourcePoller(self.runtime, self.session(), self.endpoint_url, self._say)
         self.poller.start()
@@ -179,6 +200,10 @@ class LocalStack(moto_gaps.RuntimeHooks):
             endpoint_url=self.endpoint_url,
             config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )
+
+    def access_denials(self) -> list[Any]:
+        """Calls the endpoint refused since the last look, each naming the role and the missing action."""
+        return ENFORCER.take_denials()
 
     def fire_schedule(self, rule_name: str) -> None:
         """Deliver a scheduled rule's event now instead of waiting for its period."""

@@ -85,3 +85,19 @@ def lambda_context() -> FakeLambdaContext:
 def event() -> Callable[[str], Any]:
     """event("intake-sqs") -> the parsed events/intake-sqs.json (a fresh copy each call)."""
     return load_event
+
+
+@pytest.fixture(autouse=True)
+def _no_call_refused_by_iam(request: pytest.FixtureRequest):
+    """On a local stack, a call its role's policies do not allow fails the test that saw it, by name.
+
+    The endpoint refuses what AWS would (a missing IAM action, or a KMS permission an encrypted table,
+    queue or bucket needs from the caller); this names the role and the action even when the refusal
+    only showed as a failed job.
+    """
+    stack = request.getfixturevalue("stack") if "stack" in request.fixturenames else None
+    yield
+    if not hasattr(stack, "access_denials"):  # not a local stack
+        return
+    refused = sorted({str(denial) for denial in stack.access_denials()})
+    assert not refused, "the local endpoint refused, as AWS would:\n  " + "\n  ".join(refused)

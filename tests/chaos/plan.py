@@ -14,11 +14,22 @@ from typing import Any
 RATE_BURST = 2
 RATE_PER_MINUTE = 20
 MAX_CONCURRENT_TASKS = 4
+# Local tasks start in LOCAL_TASK_START_SECONDS (1 s by default), not Fargate's 30-60 s: the heartbeat
+# deadline's grace for the start is 10 s here, so that a hung worker is still noticed within seconds.
+TASK_START_GRACE_SECONDS = 10
 PARAMETERS = {
     "RateBurst": str(RATE_BURST),
     "RateLimitPerMinute": str(RATE_PER_MINUTE),
     "MaxConcurrentTasks": str(MAX_CONCURRENT_TASKS),
+    "TaskStartGraceSeconds": str(TASK_START_GRACE_SECONDS),
 }
+# AWS failures the endpoint injects meanwhile (local/faults.py), at modest rates: CHAOS_AWS_FAULTS overrides
+# (an empty value turns them off). taskdef.deregistered is left out: once the revision the workflow names is
+# INACTIVE, every later RunTask fails, which is what it is for, not a fault a run can be audited under.
+AWS_FAULTS = (
+    "runtask.capacity=0.1,ecs.throttle=0.05,ddb.conflict=0.05,ddb.throttle=0.02,"
+    "events.late=0.1:3,events.duplicate=0.1,events.lost=0.02"
+)
 
 # Healthy jobs heartbeat every ~3 s (10/3); a hung one is noticed after 6 s.
 HEARTBEAT_SECONDS = 10

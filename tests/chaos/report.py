@@ -33,6 +33,11 @@ def rows(report: ChaosReport) -> list[tuple[str, str]]:
         ),
         ("invalid inputs", str(roles[Role.INVALID])),
         ("faults injected", faults or "none"),
+        (
+            "AWS failures injected by the endpoint",
+            f"{report.aws_faults}: "
+            + (", ".join(f"{name} {count}" for name, count in sorted(report.aws_injected.items())) or "none"),
+        ),
         ("outcomes", outcomes),
         (
             "executions / ECS tasks / DLQ messages",

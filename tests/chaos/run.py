@@ -21,7 +21,7 @@ from local.stack import LocalStack
 from .audit import TERMINAL, Findings, Stores, audit, job_timeline, worker_overlap_seconds
 from .deliver import Deliverer
 from .faults import FaultInjector
-from .plan import PARAMETERS, PlannedJob, make_plan
+from .plan import AWS_FAULTS, PARAMETERS, PlannedJob, make_plan
 from .processes import stack_processes, task_processes
 from .records import read_jobs
 
@@ -49,6 +49,11 @@ def configured_in_flight() -> int:
     return int(os.environ.get("CHAOS_IN_FLIGHT", DEFAULT_IN_FLIGHT))
 
 
+def configured_aws_faults() -> str:
+    """CHAOS_AWS_FAULTS (LOCAL_FAULTS' syntax), else the plan's modest AWS_FAULTS."""
+    return os.environ.get("CHAOS_AWS_FAULTS", AWS_FAULTS)
+
+
 def deadline_seconds(size: int) -> float:
     """How long the jobs may take: about 4 s each on 2 cores (four browsers at once, faults, waits)."""
     return 150 + 6 * size
@@ -64,6 +69,8 @@ class ChaosReport:
     redelivered: Counter[str]
     injected: Counter[str]
     findings: Findings
+    aws_faults: str = ""
+    aws_injected: Counter[str] = field(default_factory=Counter)
     harness_problems: list[str] = field(default_factory=list)
     timeline: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes_after_teardown: list[str] = field(default_factory=list)
@@ -134,7 +141,12 @@ def run(
     with (
         SampleSite() as site,
         LocalStack.start(
-            port=0, parameter_overrides=PARAMETERS, log_dir=log_dir, say=lambda _: None
+            port=0,
+            parameter_overrides=PARAMETERS,
+            log_dir=log_dir,
+            say=lambda _: None,
+            faults_spec=configured_aws_faults(),
+            faults_seed=seed,
         ) as stack,
     ):
         endpoint = stack.endpoint_url
@@ -142,6 +154,7 @@ def run(
         plan = make_plan(size, seed, site.url)
         started_in = stack.timings.total_seconds
         say(f"== chaos: {size} jobs, {in_flight} at a time (seed {seed}), stack up in {started_in:.1f}s")
+        say(f"   AWS failures injected by the endpoint: {stack.faults.describe()}")
         injector = FaultInjector(stack, harness, plan, seed)
         injector.start()
         deliverer = Deliverer(harness, seed)
@@ -161,6 +174,7 @@ def run(
         )
         seconds = time.monotonic() - started
         stack_start = stack.timings.total_seconds
+        aws_faults, aws_injected = stack.faults.describe(), Counter(stack.faults.injected)
     report = ChaosReport(
         size=size,
         seed=seed,
@@ -170,6 +184,8 @@ def run(
         redelivered=deliverer.redelivered,
         injected=injector.injected,
         findings=findings,
+        aws_faults=aws_faults,
+        aws_injected=aws_injected,
         harness_problems=problems + deliverer.problems + injector.errors + injector.missed,
         seconds=round(seconds, 1),
         stack_start_seconds=round(stack_start, 1),

@@ -46,3 +46,7 @@ def test_every_job_is_accounted_for_once_and_no_invariant_breaks(
     assert report.findings.figures["throttled_claims"] > 0, "no claim was ever throttled: rates untested"
     assert report.findings.figures["at_capacity_claims"] > 0, "never at capacity: the cap is untested"
     assert roles.count(Role.INVALID) >= 4
+    # The endpoint's AWS failures (CHAOS_AWS_FAULTS) really happened, and the run still lost nothing.
+    if report.aws_faults != "no faults":
+        assert sum(report.aws_injected.values()) > 0, f"no AWS failure was injected ({report.aws_faults})"
+    assert report.findings.lost == []

@@ -238,6 +238,12 @@ def test_sqs_pollers_keep_only_reported_failures_and_the_queue_redrives_them(sta
         ]
     }
     role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    # What Lambda's poller needs from the function's role (the endpoint refuses it otherwise):
+    # https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html#events-sqs-permissions
+    poller = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+    statement = {"Effect": "Allow", "Action": poller, "Resource": queue_arn}
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    iam.put_role_policy(RoleName=name, PolicyName="poller", PolicyDocument=json.dumps(policy))
     lam.create_function(
         FunctionName=name,
         Runtime="python3.13",

@@ -223,6 +223,7 @@ def probe_callback_token_per_attempt() -> Any:
         callback = error.response["Error"]["Code"]
     return {"new token": second != first, "second callback": callback, "status": _wait(execution)["status"]}
 
+
 def probe_stop_execution_while_waiting() -> Any:
     """StopExecution while a task waits for its callback (then a heartbeat, as a live worker sends)."""
     sfn = _client("stepfunctions")
@@ -232,6 +233,7 @@ def probe_stop_execution_while_waiting() -> Any:
     result = _wait(execution)
     events = [event["type"] for event in sfn.get_execution_history(executionArn=execution)["events"]]
     return {"status": result["status"], "last event": events[-1]}
+
 
 def _choice(rule: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -307,6 +309,57 @@ def probe_cloudformation_bucket_notifications() -> Any:
     _create_stack({"Resources": {"Queue": queue, "Bucket": bucket}})
     configuration = _client("s3").get_bucket_notification_configuration(Bucket="notifying")
     return sorted(key for key in configuration if key != "ResponseMetadata")
+
+
+def probe_cloudformation_role_managed_policies() -> Any:
+    """A role's ManagedPolicyArns (SAM puts AWS managed policies there) are attached."""
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}}]}
+    managed = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    role = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": "managed",
+            "AssumeRolePolicyDocument": trust,
+            "ManagedPolicyArns": [managed],
+        },
+    }
+    _create_stack({"Resources": {"Role": role}})
+    attached = _client("iam").list_attached_role_policies(RoleName="managed")["AttachedPolicies"]
+    return [policy["PolicyArn"] for policy in attached]
+
+
+TASK_DEFINITION_KEPT = {
+    "taskRoleArn": ROLE,
+    "executionRoleArn": ROLE,
+    "cpu": "512",
+    "networkMode": "awsvpc",
+    "requiresCompatibilities": ["FARGATE"],
+    "runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+}
+
+
+def probe_cloudformation_task_definition_properties() -> Any:
+    """What a task definition created by CloudFormation keeps of its properties."""
+    properties = {
+        "Family": "declared",
+        "TaskRoleArn": ROLE,
+        "ExecutionRoleArn": ROLE,
+        "Cpu": "512",
+        "Memory": "1024",
+        "NetworkMode": "awsvpc",
+        "RequiresCompatibilities": ["FARGATE"],
+        "RuntimePlatform": {"CpuArchitecture": "ARM64", "OperatingSystemFamily": "LINUX"},
+        "Tags": [{"Key": "team", "Value": "jobs"}],
+        "ContainerDefinitions": [{"Name": "worker", "Image": "probe", "Essential": True}],
+    }
+    definition = {"Type": "AWS::ECS::TaskDefinition", "Properties": properties}
+    _create_stack({"Resources": {"Definition": definition}})
+    described = _client("ecs").describe_task_definition(taskDefinition="declared", include=["TAGS"])
+    definition = described["taskDefinition"]
+    return {
+        "kept": sorted(key for key, value in TASK_DEFINITION_KEPT.items() if definition.get(key) == value),
+        "tags": [tag["key"] for tag in described.get("tags", [])],
+    }
 
 
 def probe_ecs_awsvpc_without_dns_hostnames() -> Any:
@@ -583,8 +636,112 @@ def probe_parse_per_execution() -> Any:
     return len(parsed)
 
 
+def probe_cloudformation_describe_during_create() -> Any:
+    """DescribeStacks and ListStackResources from another thread while CreateStack is still creating."""
+    import threading
+
+    from moto.sqs.models import Queue
+
+    creating, read = threading.Event(), threading.Event()
+    original = Queue.create_from_cloudformation_json.__func__
+    seen: dict[str, Any] = {}
+
+    def slow_second(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        if "Second" in resource_name and not creating.is_set():
+            creating.set()
+            read.wait(PROBE_SECONDS)  # creating Second waits here until the other thread has read the stack
+        return original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+    def reader() -> None:
+        creating.wait(PROBE_SECONDS)
+        cfn = _client("cloudformation")
+        stack = cfn.describe_stacks(StackName="racing")["Stacks"][0]
+        seen["outputs while creating"] = bool(stack.get("Outputs"))
+        seen["resources listed"] = len(cfn.list_stack_resources(StackName="racing")["StackResourceSummaries"])
+        read.set()
+
+    template = {
+        "Resources": {
+            "First": {"Type": "AWS::SQS::Queue"},
+            "Second": {"Type": "AWS::SQS::Queue", "DependsOn": "First"},
+        },
+        "Outputs": {"SecondUrl": {"Value": {"Ref": "Second"}}},
+    }
+    Queue.create_from_cloudformation_json = classmethod(slow_second)
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        _client("cloudformation").create_stack(StackName="racing", TemplateBody=json.dumps(template))
+    finally:
+        thread.join()
+        Queue.create_from_cloudformation_json = classmethod(original)
+    queues = _client("sqs").list_queues().get("QueueUrls", [])
+    outputs = _client("cloudformation").describe_stacks(StackName="racing")["Stacks"][0]["Outputs"]
+    return {
+        **seen,
+        "queues": len(queues),
+        "output names a queue of the stack": outputs[0]["OutputValue"]
+        in [
+            r["PhysicalResourceId"]
+            for r in _client("cloudformation").list_stack_resources(StackName="racing")[
+                "StackResourceSummaries"
+            ]
+        ],
+    }
+
+
+def probe_ecs_inactive_task_definition() -> Any:
+    """RunTask of a deregistered revision, and of its family once no revision is ACTIVE."""
+    ecs_setup = _fargate()
+    ecs = _client("ecs")
+    ecs.deregister_task_definition(taskDefinition=ecs_setup["definition"])
+    network = {
+        "awsvpcConfiguration": {"subnets": [ecs_setup["subnet"]], "securityGroups": [ecs_setup["group"]]}
+    }
+    outcomes = []
+    for definition in (ecs_setup["definition"], "probe"):
+        try:
+            ecs.run_task(
+                cluster="probe", taskDefinition=definition, launchType="FARGATE", networkConfiguration=network
+            )
+            outcomes.append("started")
+        except Exception as error:
+            details = getattr(error, "response", {}).get("Error", {})
+            outcomes.append(f"{details.get('Code')}: {details.get('Message')}")
+    return outcomes
+
+
+def probe_ecs_integration_error_names() -> Any:
+    """The error a run-task state reports for an ECS API error, and for a RunTask answered with failures."""
+    from moto.core.responses import ActionResult
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    ecs = _fargate()
+    unknown = {**ecs, "definition": "no-such-family:1"}
+    api_error = _run_machine(
+        {"StartAt": "Run", "States": {"Run": _run_task_state(unknown, LaunchType="FARGATE")}}
+    )
+    original = EC2ContainerServiceResponse.run_task
+    failure = {
+        "arn": "arn:aws:ecs:us-east-1:123456789012:task-definition/probe:1",
+        "reason": "Capacity is unavailable at this time. Please try again later or in a different "
+        "availability zone",
+    }
+    EC2ContainerServiceResponse.run_task = lambda self: ActionResult({"tasks": [], "failures": [failure]})
+    try:
+        failures = _run_machine(
+            {"StartAt": "Run", "States": {"Run": _run_task_state(ecs, LaunchType="FARGATE")}}
+        )
+    finally:
+        EC2ContainerServiceResponse.run_task = original
+    return {"api error": api_error["error"], "failures": failures["error"]}
+
+
 # Probes that need other gaps closed before they can show their own: name -> shims applied first.
-PREREQUISITES = {"capacity_provider_strategy": ["_shim_integration_casing"]}
+PREREQUISITES = {
+    "capacity_provider_strategy": ["_shim_integration_casing"],
+    "ecs_integration_error_names": ["_shim_integration_casing"],
+}
 NEEDS_RECORDER = {
     "s3_notification_invocation",
     "eventbridge_lambda_target",
@@ -680,6 +837,17 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "entered_time_format": ({"ends_with_z": False, "length": 32}, {"ends_with_z": True, "length": 24}),
     "cloudformation_state_machine": ("not executable", {"greeting": "hello"}),
     "cloudformation_bucket_notifications": ([], ["QueueConfigurations"]),
+    "cloudformation_role_managed_policies": (
+        [],
+        ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+    ),
+    "cloudformation_task_definition_properties": (
+        {"kept": [], "tags": []},
+        {
+            "kept": sorted(TASK_DEFINITION_KEPT),
+            "tags": ["team"],
+        },
+    ),
     "ecs_task_advances_per_describe": ("STOPPED", "RUNNING"),
     "ecs_memory_from_cloudformation_parameter": (
         "TypeError: unsupported operand type(s) for +=: 'int' and 'str'",
@@ -701,6 +869,28 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
         {"transaction": "TransactionCanceledException", "write": "kept"},
     ),
     "parse_per_execution": (2, 1),
+    "cloudformation_describe_during_create": (
+        {
+            "outputs while creating": True,
+            "resources listed": 2,
+            "queues": 3,
+            "output names a queue of the stack": False,
+        },
+        {
+            "outputs while creating": False,
+            "resources listed": 1,
+            "queues": 2,
+            "output names a queue of the stack": True,
+        },
+    ),
+    "ecs_inactive_task_definition": (
+        ["started", "started"],
+        ["ClientException: TaskDefinition is inactive"] * 2,
+    ),
+    "ecs_integration_error_names": (
+        {"api error": "States.Runtime", "failures": "States.Runtime"},
+        {"api error": "ECS.AmazonECSException", "failures": "AmazonECS.Unknown"},
+    ),
 }
 
 
