@@ -97,9 +97,8 @@ class EventBridge:
                 target["Arn"], name=str(uuid.uuid4()), execution_input=json.dumps(event)
             )
 
-    def execution_status_changed(self, execution: Execution) -> None:
-        """AWS's "Step Functions Execution Status Change" event, which moto does not emit."""
-        status = execution.status
+    def execution_status_changed(self, execution: Execution, status: str) -> None:
+        """AWS's "Step Functions Execution Status Change" event for `status`, which moto does not emit."""
         final = status in FINAL_EXECUTION_STATUSES
         detail = {
             "executionArn": execution.exec_arn,
@@ -112,8 +111,8 @@ class EventBridge:
             "output": json.dumps(execution.output) if status == "SUCCEEDED" else None,
             "inputDetails": {"included": True},
             "outputDetails": {"included": True} if status == "SUCCEEDED" else None,
-            "error": execution.error,
-            "cause": execution.cause,
+            "error": execution.error if final else None,
+            "cause": execution.cause if final else None,
         }
         self.publish("aws.states", "Step Functions Execution Status Change", detail, [execution.exec_arn])
 

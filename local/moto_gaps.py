@@ -101,7 +101,7 @@ class RuntimeHooks(Protocol):
 
     def stop_task(self, task: Task, reason: str) -> bool: ...
 
-    def execution_status_changed(self, execution: Execution) -> None: ...
+    def execution_status_changed(self, execution: Execution, status: str) -> None: ...
 
     def deliver_to_target(self, rule: Rule, target: dict[str, Any], event: Any) -> None: ...
 
@@ -694,13 +694,13 @@ def _shim_execution_status_events() -> None:
 
     def start(self):
         original_start(self)
-        if _hooks is not None:
-            _hooks.execution_status_changed(self)
+        if _hooks is not None:  # the status as it was at the start: a short execution may have ended already
+            _hooks.execution_status_changed(self, "RUNNING")
 
     def terminated(self):
         original_terminated(self)
         if _hooks is not None:
-            _hooks.execution_status_changed(self.execution)
+            _hooks.execution_status_changed(self.execution, self.execution.status)
 
     Execution.start = start
     BaseExecutionWorkerCommunication.terminated = terminated

@@ -232,8 +232,8 @@ class LocalStack(moto_gaps.RuntimeHooks):
     def stop_task(self, task: Task, reason: str) -> bool:
         return self.tasks.stop(task, reason)
 
-    def execution_status_changed(self, execution: Execution) -> None:
-        self.eventbridge.execution_status_changed(execution)
+    def execution_status_changed(self, execution: Execution, status: str) -> None:
+        self.eventbridge.execution_status_changed(execution, status)
 
     def deliver_to_target(self, rule: Rule, target: dict[str, Any], event: Any) -> None:
         self.eventbridge.deliver(rule, target, event)

@@ -74,7 +74,7 @@ class IntakeHooks:
     def stop_task(self, task: Any, reason: str) -> bool:
         return False
 
-    def execution_status_changed(self, execution: Any) -> None:
+    def execution_status_changed(self, execution: Any, status: str) -> None:
         pass  # no EventBridge rules here
 
     def deliver_to_target(self, rule: Any, target: dict[str, Any], event: Any) -> None:

@@ -47,8 +47,8 @@ class Recorder:
     def stop_task(self, task: Any, reason: str) -> bool:
         return False
 
-    def execution_status_changed(self, execution: Any) -> None:
-        self.statuses.append(execution.status)
+    def execution_status_changed(self, execution: Any, status: str) -> None:
+        self.statuses.append(status)
 
     def deliver_to_target(self, rule: Any, target: dict[str, Any], event: Any) -> None:
         self.deliveries.append({"arn": target["Arn"], "event": event})
