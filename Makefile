@@ -76,25 +76,25 @@ lint: setup $(SCAN_STAMP) ## cfn-lint (+ serverless rules), sam validate --lint,
 	$(PY) .checkov/translate.py template.yaml $(SCANNED_TEMPLATE)
 	$(CHECKOV) --framework cloudformation dockerfile --external-checks-dir .checkov/checks \
 		-f $(SCANNED_TEMPLATE) -f container/Dockerfile
-	$(SCAN)/bandit --quiet --configfile pyproject.toml --recursive functions container/worker local
+	$(SCAN)/bandit --quiet --configfile pyproject.toml --recursive functions src
 
 build: setup ## sam build (no Docker: wheels for python3.13 arm64 are fetched by pip)
 	sam build
 
 deploy: build ## sam deploy --guided (first time) or with samconfig.toml
-	$(PY) -m local.stack_names  # the stack name names the intake bucket: refuse what S3 would refuse
+	$(PY) -m browserjobs.core.stack_names  # the stack name names the intake bucket: refuse what S3 would refuse
 	sam deploy --guided
 
-# The local stack's switches (local/README.md) come from the environment or the command line (make passes
+# The local stack's switches (src/browserjobs/emulator/README.md) come from the environment or the command line (make passes
 # both on to the recipe), e.g.
 #   make local LOCAL_PARAMETERS="RateBurst=5 MaxConcurrentTasks=2" LOCAL_TASK_START_SECONDS=30
 #   make demo LOCAL_FAULTS="runtask.capacity=0.2,ddb.conflict=0.1" LOCAL_FAULTS_SEED=7
 
 demo: setup ## Run the whole pipeline on the local stack with scenarios (LOCAL_PARAMETERS, LOCAL_FAULTS, ...)
-	$(PY) -m local demo
+	$(PY) -m browserjobs.testing demo
 
 local: setup ## Start the local stack in the foreground, Ctrl-C stops it (LOCAL_PARAMETERS="Key=Value ...")
-	$(PY) -m local serve
+	$(PY) -m browserjobs.testing serve
 
 bench: setup ## Run the benchmarks and write bench/RESULTS.md
 	$(PY) -m bench

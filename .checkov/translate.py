@@ -2,9 +2,10 @@
 
 SAM is a transform: the functions' roles, event rules and permissions and the state machine's role exist
 only after it, so checkov scans its output rather than the SAM template. The translation is the local
-stack's own (local.deploy.translate), so the scan covers what the local stack deploys as well. Code folders
-are uploaded by `sam deploy`: here they become placeholder S3 locations, and the state machine definition
-is inlined. Run with .venv's Python (samtranslator): `python .checkov/translate.py template.yaml out.json`.
+stack's own (browserjobs.emulator.deploy.translate), so the scan covers what the local stack deploys as
+well. Code folders are uploaded by `sam deploy`: here they become placeholder S3 locations, and the state
+machine definition is inlined. Run with .venv's Python (samtranslator):
+`python .checkov/translate.py template.yaml out.json`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 import boto3
 from samtranslator.yaml_helper import yaml_parse
 
-from local.deploy import translate
-from local.settings import REGION
+from browserjobs.emulator.deploy import translate
+from browserjobs.emulator.settings import REGION
 
 CODE_LOCATIONS = ("CodeUri", "ContentUri")
 

@@ -15,13 +15,13 @@ import os
 from pathlib import Path
 
 from playwright.async_api import BrowserContext, async_playwright
-from worker.browser import launch, new_context
-from worker.egress import EgressPolicy
-from worker.egress_proxy import EgressProxy
 
 from bench.common import Section, Spread, Table, Target, chromium_version, progress, say
 from bench.worker_overhead import measure, serve_page
-from local.settings import FULL_CHROMIUM, HEADLESS_SHELL
+from browserjobs.emulator.settings import FULL_CHROMIUM, HEADLESS_SHELL
+from browserjobs.worker.browser import launch, new_context
+from browserjobs.worker.egress import EgressPolicy
+from browserjobs.worker.egress_proxy import EgressProxy
 
 CONTEXT_COUNTS = (0, 1, 2, 4, 8)
 TARGET_WARM_JOB_MS = 150

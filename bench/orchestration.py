@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import SPREAD_COLUMNS, Section, Spread, Table, Target, progress, say
 from bench.stack import BenchStack, claim_outcomes, lambda_invocations, states_entered
-from local.harness import poll
+from browserjobs.testing.harness import poll
 
 TRANSITION_USD = 0.025 / 1000  # Standard workflows, per state transition
 LAMBDA_REQUEST_USD = 0.20 / 1_000_000

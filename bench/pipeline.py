@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.common import SPREAD_COLUMNS, Section, Spread, Table, progress, say
 from bench.stack import BenchStack, epoch, first_event
-from local.settings import FULL_CHROMIUM, worker_chromium
+from browserjobs.emulator.settings import FULL_CHROMIUM, worker_chromium
 
 OBSERVE_SECONDS = 0.25
 PHASES = [

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import say
-from local.harness import Harness, new_id, poll
-from local.sample_site.server import SampleSite
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import Harness, new_id, poll
+from browserjobs.testing.sample_site.server import SampleSite
 
 # Two tokens, then one every five seconds per rate key: a third job on one key is throttled for <= 5 s.
 # Sixteen slots, so that the 16-key throughput run measures the pipeline rather than the capacity cap.

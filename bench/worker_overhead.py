@@ -16,22 +16,17 @@ import contextlib
 import json
 import os
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "container"), str(ROOT / "functions" / "shared")]
+from playwright.async_api import Browser, async_playwright
 
-from playwright.async_api import Browser, async_playwright  # noqa: E402
-from worker.browser import LAUNCH_ARGS, launch, new_context  # noqa: E402
-from worker.egress import EgressPolicy  # noqa: E402
-from worker.egress_proxy import EgressProxy  # noqa: E402
-
-from local.settings import worker_chromium  # noqa: E402
+from browserjobs.emulator.settings import worker_chromium
+from browserjobs.worker.browser import LAUNCH_ARGS, launch, new_context
+from browserjobs.worker.egress import EgressPolicy
+from browserjobs.worker.egress_proxy import EgressProxy
 
 PAGE = b"<!doctype html><html><body><h1>bench</h1></body></html>"
 

@@ -14,16 +14,17 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jobcore.aws import Clients
-from jobcore.cleanup import HANDLED_EXECUTION_STATUSES, cleanup_job, failure_from_execution, sweep
-from jobcore.clock import SystemClock
-from jobcore.config import Settings
-from jobcore.tracing import deferred_tracer
+
+from browserjobs.core.aws import Clients
+from browserjobs.core.cleanup import HANDLED_EXECUTION_STATUSES, cleanup_job, failure_from_execution, sweep
+from browserjobs.core.clock import SystemClock
+from browserjobs.core.config import Settings
+from browserjobs.core.tracing import deferred_tracer
 
 logger = Logger()
 tracer = deferred_tracer()
 metrics = Metrics()
-copy_config_to_registered_loggers(source_logger=logger, include={"jobcore"})
+copy_config_to_registered_loggers(source_logger=logger, include={"browserjobs.core"})
 
 SETTINGS = Settings.from_env().require("jobs_table", "locks_table", "job_dlq_url", "cluster_arn")
 CLIENTS = Clients.create("dynamodb", "sqs", "ecs", "stepfunctions")

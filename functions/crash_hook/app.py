@@ -14,9 +14,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
-from jobcore.aws import Clients
-from jobcore.ddb import error_code
-from jobcore.tracing import deferred_tracer
+
+from browserjobs.core.aws import Clients
+from browserjobs.core.ddb import error_code
+from browserjobs.core.tracing import deferred_tracer
 
 logger = Logger()
 # Every SendTaskFailure body is a task token, and botocore logs request bodies at DEBUG: with LogLevel=DEBUG

@@ -14,14 +14,15 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from jobcore.aws import Clients
-from jobcore.clock import SystemClock
-from jobcore.config import Settings
-from jobcore.emailjob import parse_email
-from jobcore.ids import direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
-from jobcore.model import JobRejected, RejectionCode, parse_json, utf8_text
-from jobcore.submit import Submission, SubmitStatus, submit
-from jobcore.tracing import deferred_tracer
+
+from browserjobs.core.aws import Clients
+from browserjobs.core.clock import SystemClock
+from browserjobs.core.config import Settings
+from browserjobs.core.emailjob import parse_email
+from browserjobs.core.ids import direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
+from browserjobs.core.model import JobRejected, RejectionCode, parse_json, utf8_text
+from browserjobs.core.submit import Submission, SubmitStatus, submit
+from browserjobs.core.tracing import deferred_tracer
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch import BatchProcessor
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 logger = Logger()
 tracer = deferred_tracer()
 metrics = Metrics()
-copy_config_to_registered_loggers(source_logger=logger, include={"jobcore"})
+copy_config_to_registered_loggers(source_logger=logger, include={"browserjobs.core"})
 
 SETTINGS = Settings.from_env().require("jobs_table", "artifacts_bucket", "state_machine_arn")
 CLIENTS = Clients.create("dynamodb", "s3", "stepfunctions")

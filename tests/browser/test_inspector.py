@@ -10,8 +10,8 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from local.inspector.server import InspectorServer, running
-from local.outputs import Target
+from browserjobs.ops.inspector.server import InspectorServer, running
+from browserjobs.ops.outputs import Target
 from tests.browser.pages import fill_of, node
 from tests.cli.operator_stack import (
     HOSTILE,

@@ -15,9 +15,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from typer.testing import CliRunner
 
-from local.cli import app
-from local.inspector.server import InspectorServer, running
-from local.outputs import Target
+from browserjobs.ops.cli import app
+from browserjobs.ops.inspector.server import InspectorServer, running
+from browserjobs.ops.outputs import Target
 from tests.browser.pages import SHOTS, node
 from tests.cli.local_stack_process import RunningStack
 

@@ -9,7 +9,7 @@ import argparse
 import shutil
 import sys
 
-from local.settings import REPO_ROOT
+from browserjobs.emulator.settings import REPO_ROOT
 
 from .report import table, write_json
 from .run import CI_JOBS, DEFAULT_IN_FLIGHT, configured_in_flight, configured_seed, configured_size, run

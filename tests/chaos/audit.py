@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from jobcore.clock import parse_iso
-from jobcore.ddb import from_item, plain
-
-from local import dlq, jobs
-from local.harness import Harness
+from browserjobs.core.clock import parse_iso
+from browserjobs.core.ddb import from_item, plain
+from browserjobs.ops import dlq, jobs
+from browserjobs.testing.harness import Harness
 
 from .plan import MAX_CONCURRENT_TASKS, RATE_BURST, RATE_PER_MINUTE, PlannedJob
 from .processes import task_processes

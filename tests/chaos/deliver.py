@@ -16,9 +16,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from jobcore.ids import direct_job_id, sqs_job_id
-
-from local.harness import Deadline, Harness, poll
+from browserjobs.core.ids import direct_job_id, sqs_job_id
+from browserjobs.testing.harness import Deadline, Harness, poll
 
 from .plan import Delivery, PlannedJob
 

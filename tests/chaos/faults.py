@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from local.harness import Harness
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import Harness
 
 from .plan import FAULTS, PlannedJob, Role
 from .processes import send_spot_notice, worker_pid

@@ -23,9 +23,10 @@ PARAMETERS = {
     "MaxConcurrentTasks": str(MAX_CONCURRENT_TASKS),
     "TaskStartGraceSeconds": str(TASK_START_GRACE_SECONDS),
 }
-# AWS failures the endpoint injects meanwhile (local/faults.py), at modest rates: CHAOS_AWS_FAULTS overrides
-# (an empty value turns them off). taskdef.deregistered is left out: once the revision the workflow names is
-# INACTIVE, every later RunTask fails, which is what it is for, not a fault a run can be audited under.
+# AWS failures the endpoint injects meanwhile (browserjobs.emulator.faults), at modest rates:
+# CHAOS_AWS_FAULTS overrides (an empty value turns them off). taskdef.deregistered is left out: once the
+# revision the workflow names is INACTIVE, every later RunTask fails, which is what it is for, not a fault
+# a run can be audited under.
 AWS_FAULTS = (
     "runtask.capacity=0.1,ecs.throttle=0.05,ddb.conflict=0.05,ddb.throttle=0.02,"
     "events.late=0.1:3,events.duplicate=0.1,events.lost=0.02"

@@ -28,8 +28,8 @@ class ProcessInfo:
 
     @property
     def is_worker(self) -> bool:
-        """The worker itself (`python -m worker`), not the Chromium or driver processes it started."""
-        return self.command[1:3] == ["-m", "worker"]
+        """The worker itself (`python -m browserjobs.worker`), not the Chromium or driver processes it ran."""
+        return self.command[1:3] == ["-m", "browserjobs.worker"]
 
 
 def _read(pid_dir: Path) -> ProcessInfo | None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobcore.ddb import from_item
-
-from local.harness import Harness
+from browserjobs.core.ddb import from_item
+from browserjobs.testing.harness import Harness
 
 BATCH_GET_LIMIT = 100
 

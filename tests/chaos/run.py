@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local.harness import Deadline, Harness, poll
-from local.sample_site.server import SampleSite
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import Deadline, Harness, poll
+from browserjobs.testing.sample_site.server import SampleSite
 
 from .audit import TERMINAL, Findings, Stores, audit, job_timeline, worker_overlap_seconds
 from .deliver import Deliverer

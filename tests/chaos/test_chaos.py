@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from local.settings import REPO_ROOT
+from browserjobs.emulator.settings import REPO_ROOT
 
 from .plan import FAULTS, Role
 from .report import table, write_json

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = """
 import sys
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
 with LocalStack.start(port=0) as stack:
     print(stack.endpoint_url, stack.stack_name, flush=True)
     sys.stdin.read()  # serve until the test closes stdin

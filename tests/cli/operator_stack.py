@@ -22,11 +22,11 @@ from typing import Any
 
 import boto3
 
-from local.deploy import FunctionSource
-from local.endpoint import Endpoint
-from local.lambda_runtime import LambdaRuntime
-from local.moto_gaps import InvokeResult, install_hooks
-from local.processes import Launcher, LogSink
+from browserjobs.emulator.deploy import FunctionSource
+from browserjobs.emulator.endpoint import Endpoint
+from browserjobs.emulator.lambda_runtime import LambdaRuntime
+from browserjobs.emulator.moto_gaps import InvokeResult, install_hooks
+from browserjobs.emulator.processes import Launcher, LogSink
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from local.asl_graph import END, START, edges_of, layout
+from browserjobs.ops.asl_graph import END, START, edges_of, layout
 
 pytestmark = pytest.mark.unit
 DEFINITION = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "job.asl.json").read_text())

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from jobcore.ids import sqs_job_id
 from typer.testing import CliRunner
 
-from local.cli import app
+from browserjobs.core.ids import sqs_job_id
+from browserjobs.ops.cli import app
 from tests.cli.operator_stack import (
     HOSTILE,
     OperatorStack,
@@ -411,8 +411,8 @@ def test_inspect_refuses_to_serve_a_missing_stack(stack):
 
 
 def test_inspect_serves_the_inspector_for_the_stack(stack):
-    command = [sys.executable, "-m", "local.cli", "--endpoint-url", stack.url, "--stack", stack.name,
-               "inspect", "--port", "0"]
+    command = [sys.executable, "-m", "browserjobs.ops.cli", "--endpoint-url", stack.url,
+               "--stack", stack.name, "inspect", "--port", "0"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "COLUMNS": "200"})
     try:
@@ -429,8 +429,8 @@ def test_inspect_serves_the_inspector_for_the_stack(stack):
 
 @pytest.mark.allow_hosts(["127.0.0.1", "localhost", "::1"])
 def test_local_starts_the_local_stack_in_the_foreground_until_stopped():
-    process = subprocess.Popen([sys.executable, "-m", "local.cli", "local", "--port", "0"], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "browserjobs.ops.cli", "local", "--port", "0"],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(180, process.kill)  # a stack that never comes up fails the test, not CI
     watchdog.start()
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from local.cli import app
+from browserjobs.ops.cli import app
 from tests.cli.local_stack_process import RunningStack
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from local.inspector.server import InspectorServer, running
-from local.outputs import Target
+from browserjobs.ops.inspector.server import InspectorServer, running
+from browserjobs.ops.outputs import Target
 from tests.cli.operator_stack import HOSTILE, OperatorStack, dead_letter, png, start_job, wait_for_status
 
 pytestmark = pytest.mark.unit

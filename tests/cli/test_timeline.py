@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from local.timeline import build_timeline, event_summary
+from browserjobs.ops.timeline import build_timeline, event_summary
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)

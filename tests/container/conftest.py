@@ -16,13 +16,13 @@ import pytest
 import requests
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
-from worker.aws import AwsClients
-from worker.config import WorkerConfig
-from worker.egress import EgressPolicy
-from worker.lifecycle import run_job
-from worker.stop import StopFlag
 
-from local.settings import worker_chromium
+from browserjobs.emulator.settings import worker_chromium
+from browserjobs.worker.aws import AwsClients
+from browserjobs.worker.config import WorkerConfig
+from browserjobs.worker.egress import EgressPolicy
+from browserjobs.worker.lifecycle import run_job
+from browserjobs.worker.stop import StopFlag
 from tests.container.site import Site
 from tests.container.stack import REGION, Stack
 
@@ -122,9 +122,9 @@ def server_stack(moto_server: str) -> Stack:
 
 
 def start_worker_process(env: dict[str, str]) -> subprocess.Popen[str]:
-    """`python -m worker`, as the container runs it, with the repository's code on the path."""
+    """`python -m browserjobs.worker`, as the container runs it, from the installed package."""
     return subprocess.Popen(
-        [sys.executable, "-m", "worker"],
+        [sys.executable, "-m", "browserjobs.worker"],
         cwd=ROOT,
         text=True,
         stdout=subprocess.PIPE,
@@ -133,8 +133,5 @@ def start_worker_process(env: dict[str, str]) -> subprocess.Popen[str]:
             **os.environ,
             **env,
             "CHROMIUM_PATH": CHROMIUM,
-            "PYTHONPATH": os.pathsep.join(
-                [str(ROOT / "container"), str(ROOT / "functions" / "shared"), str(ROOT)]
-            ),
         },
     )

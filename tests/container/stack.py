@@ -14,11 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobcore.ddb import to_item
-from worker.interrupts import InterruptWatcher
-from worker.sessions import SessionStore
-from worker.stop import StopFlag
-
+from browserjobs.core.ddb import to_item
+from browserjobs.core.sessions import SessionStore
+from browserjobs.worker.interrupts import InterruptWatcher
+from browserjobs.worker.stop import StopFlag
 from tests.conftest import create_template_tables
 
 REGION = "us-east-1"

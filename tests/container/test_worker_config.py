@@ -12,15 +12,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from jobcore.config import ConfigError, Settings
-from jobcore.schema import check_job
-from worker import actions
-from worker.config import WorkerConfig
-from worker.ecs_metadata import task_identity
-from worker.errors import ErrorName, ExitCode
-from worker.lifecycle import deadline_anchor
-from worker.stop import StopFlag
 
+from browserjobs.core.config import ConfigError, Settings
+from browserjobs.core.schema import check_job
+from browserjobs.worker import actions
+from browserjobs.worker.config import WorkerConfig
+from browserjobs.worker.ecs_metadata import task_identity
+from browserjobs.worker.errors import ErrorName, ExitCode
+from browserjobs.worker.lifecycle import deadline_anchor
+from browserjobs.worker.stop import StopFlag
 from tests.container.conftest import ROOT
 
 pytestmark = pytest.mark.container

@@ -10,16 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
-from jobcore.config import ConfigError
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import async_playwright
-from worker import browser
-from worker.browser import launch
-from worker.egress import EgressPolicy, non_public_reason
-from worker.egress_proxy import EgressProxy
-from worker.errors import ExitCode
 
-from local.settings import FULL_CHROMIUM, HEADLESS_SHELL
+from browserjobs.core.config import ConfigError
+from browserjobs.emulator.settings import FULL_CHROMIUM, HEADLESS_SHELL
+from browserjobs.worker import browser
+from browserjobs.worker.browser import launch
+from browserjobs.worker.egress import EgressPolicy, non_public_reason
+from browserjobs.worker.egress_proxy import EgressProxy
+from browserjobs.worker.errors import ExitCode
 
 pytestmark = pytest.mark.container
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from worker.errors import ExitCode
+
+from browserjobs.worker.errors import ExitCode
 
 pytestmark = pytest.mark.container
 

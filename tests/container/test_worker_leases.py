@@ -6,12 +6,12 @@ import time
 import uuid
 
 import pytest
-from jobcore.claim import LEASE_ITEM_TTL_PADDING_SECONDS
-from jobcore.clock import iso_seconds
-from jobcore.ddb import from_item, to_item
-from worker.errors import ErrorName, JobFailure
-from worker.jobs import Job, register_task
 
+from browserjobs.core.claim import LEASE_ITEM_TTL_PADDING_SECONDS
+from browserjobs.core.clock import iso_seconds
+from browserjobs.core.ddb import from_item, to_item
+from browserjobs.worker.errors import ErrorName, JobFailure
+from browserjobs.worker.jobs import Job, register_task
 from tests.container.stack import TASK_ARN
 
 pytestmark = pytest.mark.container
@@ -21,7 +21,7 @@ CLAIMED_LONG_AGO = 1_700_000_000  # the first attempt's claim: its lease is long
 
 
 def _claimed(stack, *, slot_holder: str | None = None, lock_holder: str | None = None) -> Job:
-    """A job record, its lock and its slot as the claim (jobcore.claim.transact_items) writes them."""
+    """A job record, its lock and its slot as the claim (browserjobs.core.claim) writes them."""
     job = Job(f"job-{uuid.uuid4().hex[:12]}", f"tenant#{uuid.uuid4().hex[:8]}", "browse", {}, 600, None)
     ddb, locks = stack.client("dynamodb"), stack.names["locks"]
     ddb.put_item(TableName=stack.names["jobs"], Item=to_item({"jobId": job.job_id, "lockKey": job.lock_key}))
@@ -75,7 +75,7 @@ def _register(stack, job: Job) -> None:
 
 def test_registering_the_task_extends_the_lock_and_slot_leases(stack):
     """A Spot retry starts a new task long after the claim: the leases must cover it from now on
-    (now + timeoutSeconds + LEASE_GRACE_SECONDS), in the fields and formats jobcore.claim writes."""
+    (now + timeoutSeconds + LEASE_GRACE_SECONDS), in the fields and formats browserjobs.core.claim writes."""
     job = _claimed(stack)
     before = int(time.time())
 
@@ -90,7 +90,7 @@ def test_registering_the_task_extends_the_lock_and_slot_leases(stack):
     assert lock["taskArn"] == TASK_ARN and lock["jobId"] == job.job_id and lock["slot"] == "slot#3"
     assert int(slot["leaseExpiresAtEpoch"]) == epoch
     assert int(slot["expiresAt"]) == epoch + LEASE_ITEM_TTL_PADDING_SECONDS
-    assert "leaseExpiresAt" not in slot  # jobcore keeps only the number on a slot
+    assert "leaseExpiresAt" not in slot  # browserjobs.core keeps only the number on a slot
 
 
 def test_a_slot_taken_over_by_another_job_is_left_alone(stack):

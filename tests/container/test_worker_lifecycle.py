@@ -11,10 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from worker.errors import MAX_CAUSE_CHARS, ErrorName, ExitCode, JobFailure
-from worker.heartbeat import Heartbeat
-from worker.stop import StopFlag
 
+from browserjobs.worker.errors import MAX_CAUSE_CHARS, ErrorName, ExitCode, JobFailure
+from browserjobs.worker.heartbeat import Heartbeat
+from browserjobs.worker.stop import StopFlag
 from tests.container.stack import parked, poll
 
 pytestmark = pytest.mark.container

@@ -1,4 +1,5 @@
-"""`python -m worker` as its own process, against moto as a server: exit codes, SIGTERM, a real token."""
+"""`python -m browserjobs.worker` as its own process, against moto as a server: exit codes, SIGTERM, a real
+token."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import time
 import uuid
 
 import pytest
-from worker.errors import ExitCode
 
+from browserjobs.worker.errors import ExitCode
 from tests.container.conftest import start_worker_process
 from tests.container.stack import Task, parked, poll
 

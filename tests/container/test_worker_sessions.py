@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from worker.errors import ExitCode
-from worker.sessions import normalise_cookies
 
-from tests.container.conftest import ROOT, start_worker_process
+from browserjobs.core.sessions import normalise_cookies
+from browserjobs.worker.errors import ExitCode
+from tests.container.conftest import start_worker_process
 from tests.container.site import PASSWORD, USERNAME
 
 pytestmark = pytest.mark.container
@@ -183,12 +183,11 @@ def _upload_command(stack, cookies: Path) -> subprocess.CompletedProcess[str]:
         "ARTIFACTS_BUCKET": stack.names["bucket"],
         "SESSIONS_TABLE": stack.names["sessions"],
         "KMS_KEY_ID": stack.names["kms"],
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "container"), str(ROOT / "functions" / "shared")]),
     }
     command = [
         sys.executable,
         "-m",
-        "worker.sessions",
+        "browserjobs.core.sessions",
         "upload",
         "--account",
         "acme-ops",

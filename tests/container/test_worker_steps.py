@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from worker.errors import ExitCode
 
+from browserjobs.worker.errors import ExitCode
 from tests.container.site import CSV
 from tests.container.stack import TASK_ARN
 

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.harness import Harness
-from local.sample_site.server import SampleSite
-from local.scenarios import PARAMETERS, Context
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import Harness
+from browserjobs.testing.sample_site.server import SampleSite
+from browserjobs.testing.scenarios import PARAMETERS, Context
 
 
 @pytest.fixture(scope="package")

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from local.harness import new_id, poll
-from local.sample_site.server import SampleSite
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import new_id, poll
+from browserjobs.testing.sample_site.server import SampleSite
 
 AWS = shutil.which("aws")
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(AWS is None, reason="the AWS CLI (`aws`) is not on PATH")]

@@ -2,9 +2,9 @@
 
 moto's CloudFormation creates a resource the first time anything reads it; reads served while CreateStack
 is still creating used to create functions and the state machine a second time, and the Outputs then named
-the copies (local/moto_gaps.py, _shim_cloudformation_reads_during_create). This test runs the local stack
-the way a user does, in its own process, polls it from two threads from the first moment, and checks that
-the stack holds exactly the template's resources and that its Outputs are what the functions use.
+the copies (browserjobs.emulator.moto_gaps, _shim_cloudformation_reads_during_create). This test runs the
+local stack the way a user does, in its own process, polls it from two threads from the first moment, and
+checks that the stack holds exactly the template's resources and that its Outputs are what the functions use.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.outputs import default_stack_name
-from local.settings import DUMMY_CREDENTIALS, REGION, REPO_ROOT
+from browserjobs.core.stack_names import default_stack_name
+from browserjobs.emulator.settings import DUMMY_CREDENTIALS, REGION, REPO_ROOT
 from tests.conftest import template
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -71,7 +71,7 @@ def test_a_stack_polled_while_it_is_created_holds_each_resource_once_and_its_out
     name = default_stack_name()
     env = {**os.environ, "LOCAL_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "local", "serve", "--port", str(port)],
+        [sys.executable, "-m", "browserjobs.testing", "serve", "--port", str(port)],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 import pytest
 
-from local.harness import new_id, poll
-from local.settings import REPO_ROOT
-from local.stack import LocalStack
+from browserjobs.emulator.settings import REPO_ROOT
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import new_id, poll
 
 pytestmark = pytest.mark.e2e
 
@@ -151,10 +151,10 @@ def _alive(pid: int) -> bool:
 
 
 def test_serve_prints_how_to_use_it_and_ctrl_c_leaves_no_process(stack: LocalStack) -> None:
-    """`python -m local serve` in its own process (a second stack cannot share this process's moto)."""
+    """`python -m browserjobs.testing serve` in its own process (a second stack cannot share this moto)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     serve = subprocess.Popen(
-        [sys.executable, "-m", "local", "serve", "--port", "0"],
+        [sys.executable, "-m", "browserjobs.testing", "serve", "--port", "0"],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -272,7 +272,7 @@ def test_sqs_pollers_keep_only_reported_failures_and_the_queue_redrives_them(sta
 
 def test_a_job_file_in_the_intake_bucket_runs(stack: LocalStack, site: Any) -> None:
     """S3 object-created notifications reach intake (asynchronously, as S3 invokes)."""
-    from local.harness import Harness
+    from browserjobs.testing.harness import Harness
 
     harness = Harness.for_endpoint(stack.stack_name, stack.endpoint_url)
     job = {

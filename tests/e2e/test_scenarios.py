@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.scenarios import SCENARIOS, Context, run_scenario
+from browserjobs.testing.scenarios import SCENARIOS, Context, run_scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -41,8 +41,8 @@ NOT_EXERCISED_HERE = {
 def test_every_statement_of_every_role_allowed_some_call(stack) -> None:
     """Counts every call since the package's stack started: run with the whole e2e package (the intake
     bucket's statement, for one, is exercised by test_local_runtime.py, which runs before this file)."""
-    from local import access
-    from local.settings import ACCOUNT_ID
+    from browserjobs.emulator import access
+    from browserjobs.emulator.settings import ACCOUNT_ID
 
     cfn = stack.client("cloudformation")
     roles = {

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from local.harness import Harness, new_id, poll
-from local.sample_site.server import SampleSite
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import Harness, new_id, poll
+from browserjobs.testing.sample_site.server import SampleSite
 
 pytestmark = [pytest.mark.e2e]
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from local.settings import REPO_ROOT
+from browserjobs.emulator.settings import REPO_ROOT
 
 DOCS = (REPO_ROOT / "docs" / "RUNBOOK.md", REPO_ROOT / "docs" / "TROUBLESHOOTING.md")
 SHELLS = {"sh", "bash", "shell", "console"}

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from local import dlq
-from local.harness import Harness, new_id, poll
-from local.sample_site.server import SampleSite
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.ops import dlq
+from browserjobs.testing.harness import Harness, new_id, poll
+from browserjobs.testing.sample_site.server import SampleSite
 
 from .doc_blocks import Block, shell_blocks
 

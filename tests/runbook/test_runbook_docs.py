@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from local.settings import REPO_ROOT
+from browserjobs.emulator.settings import REPO_ROOT
 from tests.conftest import template
 
 from .doc_blocks import DOCS, anchor, read_blocks, shell_blocks

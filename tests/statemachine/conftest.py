@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from local.harness import Harness
-from local.stack import LocalStack
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import Harness
 
 SCRIPTED_WORKER = Path(__file__).with_name("scripted_worker.py")
 # Two tokens, then one every five seconds: the third job on a rate key waits for the next token.

@@ -11,10 +11,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from jobcore.claim import patience_seconds
-from jobcore.config import Settings
 
-from local.harness import Harness, new_id
+from browserjobs.core.claim import patience_seconds
+from browserjobs.core.config import Settings
+from browserjobs.testing.harness import Harness, new_id
 
 from .conftest import TASK_START_GRACE_SECONDS
 from .test_job_workflow import JOB_END_SECONDS, assert_released, claim_outcomes, job, run, states_entered

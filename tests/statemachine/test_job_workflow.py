@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from local.harness import Harness, new_id, poll
+from browserjobs.testing.harness import Harness, new_id, poll
 
 from .conftest import SECONDS_PER_TOKEN
 

@@ -60,25 +60,25 @@ class Stack:
     ecs: Any = field(default_factory=lambda: boto3.client("ecs", region_name=REGION))
 
     def job(self, job_id: str) -> dict[str, Any] | None:
-        from jobcore.ddb import plain
-        from jobcore.records import get_job
+        from browserjobs.core.ddb import plain
+        from browserjobs.core.records import get_job
 
         item = get_job(self.ddb, self.jobs_table, job_id)
         return plain(item) if item is not None else None
 
     def lease(self, pk: str) -> dict[str, Any] | None:
-        from jobcore.ddb import from_item, plain
+        from browserjobs.core.ddb import from_item, plain
 
         item = self.ddb.get_item(TableName=self.locks_table, Key={"pk": {"S": pk}}, ConsistentRead=True)
         return plain(from_item(item.get("Item")))
 
     def put_lease(self, item: dict[str, Any]) -> None:
-        from jobcore.ddb import to_item
+        from browserjobs.core.ddb import to_item
 
         self.ddb.put_item(TableName=self.locks_table, Item=to_item(item))
 
     def put_job(self, record: dict[str, Any]) -> None:
-        from jobcore.ddb import to_item
+        from browserjobs.core.ddb import to_item
 
         self.ddb.put_item(TableName=self.jobs_table, Item=to_item(record))
 

@@ -6,10 +6,11 @@ import dataclasses
 from typing import Any
 
 import pytest
-from jobcore.claim import ClaimContention, ClaimRequest, JobNotClaimable, claim
-from jobcore.clock import FixedClock, iso_ms
-from jobcore.config import Settings
-from jobcore.keys import bucket_key, lock_key, slot_key
+
+from browserjobs.core.claim import ClaimContention, ClaimRequest, JobNotClaimable, claim
+from browserjobs.core.clock import FixedClock, iso_ms
+from browserjobs.core.config import Settings
+from browserjobs.core.keys import bucket_key, lock_key, slot_key
 
 pytestmark = pytest.mark.unit
 

@@ -31,14 +31,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jobcore.claim import ClaimContention, ClaimRequest, claim
-from jobcore.clock import FixedClock, iso_ms, parse_iso
-from jobcore.config import Settings
-from jobcore.keys import bucket_key, lock_key, slot_key
-from jobcore.leases import release_if_owned
-from jobcore.model import Status
-from jobcore.records import set_terminal
 
+from browserjobs.core.claim import ClaimContention, ClaimRequest, claim
+from browserjobs.core.clock import FixedClock, iso_ms, parse_iso
+from browserjobs.core.config import Settings
+from browserjobs.core.keys import bucket_key, lock_key, slot_key
+from browserjobs.core.leases import release_if_owned
+from browserjobs.core.model import Status
+from browserjobs.core.records import set_terminal
 from tests.unit.atomic_requests import atomic_requests
 
 pytestmark = pytest.mark.unit
@@ -211,7 +211,7 @@ def switching_threads_often() -> Iterator[None]:
 
 @contextmanager
 def counting_races() -> Iterator[RaceCounter]:
-    counter, claim_logger = RaceCounter(), logging.getLogger("jobcore.claim")
+    counter, claim_logger = RaceCounter(), logging.getLogger("browserjobs.core.claim")
     level = claim_logger.level
     claim_logger.setLevel(logging.INFO)
     claim_logger.addHandler(counter)

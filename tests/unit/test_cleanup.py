@@ -7,8 +7,9 @@ import time
 from typing import Any
 
 import pytest
-from jobcore.clock import iso_ms, iso_seconds
-from jobcore.keys import lock_key, slot_key
+
+from browserjobs.core.clock import iso_ms, iso_seconds
+from browserjobs.core.keys import lock_key, slot_key
 
 pytestmark = pytest.mark.unit
 

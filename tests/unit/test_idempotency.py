@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from jobcore.clock import SystemClock
-from jobcore.ids import direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
-from jobcore.model import Status
-from jobcore.records import set_terminal
 
+from browserjobs.core.clock import SystemClock
+from browserjobs.core.ids import direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
+from browserjobs.core.model import Status
+from browserjobs.core.records import set_terminal
 from tests.conftest import EVENTS, load_event
 from tests.unit.atomic_requests import atomic_requests
 from tests.unit.test_intake import put_event_object

@@ -8,8 +8,15 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from jobcore.ids import canonical_json, direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
 
+from browserjobs.core.ids import (
+    canonical_json,
+    direct_job_id,
+    email_job_id,
+    s3_job_id,
+    schedule_job_id,
+    sqs_job_id,
+)
 from tests.conftest import EVENTS
 
 pytestmark = pytest.mark.unit

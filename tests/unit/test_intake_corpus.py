@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from jobcore.ids import canonical_json
-from jobcore.model import JOB_FIELDS, RejectionCode, execution_arn
-from jobcore.records import MAX_RAW_CHARS
 from moto import mock_aws
 
+from browserjobs.core.ids import canonical_json
+from browserjobs.core.model import JOB_FIELDS, RejectionCode, execution_arn
+from browserjobs.core.records import MAX_RAW_CHARS
 from tests.conftest import ROOT, load_event
 from tests.unit.conftest import Stack, build_stack, load_app
 

@@ -10,8 +10,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
-from jobcore.emailjob import parse_email
 
+from browserjobs.core.emailjob import parse_email
 from tests.conftest import EVENTS
 
 pytestmark = pytest.mark.unit

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import pytest
-from jobcore.clock import FixedClock, iso_ms, iso_seconds
-from jobcore.config import ConfigError, Settings
-from jobcore.dlq import dlq_message
-from jobcore.ids import derived_job_id, direct_job_id, email_job_id, s3_job_id, schedule_job_id, sqs_job_id
-from jobcore.keys import bucket_key, lock_key, slot_key, slot_keys, slot_number
-from jobcore.model import Status, execution_arn, execution_input, with_defaults
+
+from browserjobs.core.clock import FixedClock, iso_ms, iso_seconds
+from browserjobs.core.config import ConfigError, Settings
+from browserjobs.core.dlq import dlq_message
+from browserjobs.core.ids import (
+    derived_job_id,
+    direct_job_id,
+    email_job_id,
+    s3_job_id,
+    schedule_job_id,
+    sqs_job_id,
+)
+from browserjobs.core.keys import bucket_key, lock_key, slot_key, slot_keys, slot_number
+from browserjobs.core.model import Status, execution_arn, execution_input, with_defaults
 
 pytestmark = pytest.mark.unit
 

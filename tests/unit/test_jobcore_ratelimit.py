@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from jobcore.ratelimit import (
+
+from browserjobs.core.ratelimit import (
     UNITS_PER_TOKEN,
     Bucket,
     BucketPolicy,

@@ -7,10 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from jobcore import schema
-from jobcore.config import Settings
-from jobcore.model import JobRejected
 
+from browserjobs.core import schema
+from browserjobs.core.config import Settings
+from browserjobs.core.model import JobRejected
 from tests.conftest import ROOT, load_event
 
 pytestmark = pytest.mark.unit
@@ -147,18 +147,22 @@ def test_a_job_over_64_kib_is_rejected(registry):
     assert caught.code == "JOB_TOO_LARGE"
 
 
-def test_schemas_are_found_in_the_package_copy_before_the_repository(tmp_path, monkeypatch):
-    package = tmp_path / "jobcore"
-    shutil.copytree(ROOT / "functions" / "shared" / "jobcore", package)
-    shutil.copytree(ROOT / "schemas", package / "schemas")
-    monkeypatch.setattr(schema, "__file__", str(package / "schema.py"))
+def test_schemas_are_the_packages_own_data():
+    """The Lambda layer, the worker image and a wheel all carry them inside browserjobs.core."""
+    assert schema.schemas_dir() == Path(schema.__file__).resolve().parent / "schemas"
+    assert (schema.schemas_dir() / "actions" / "browse.schema.json").is_file()
 
-    assert schema.schemas_dir() == package / "schemas"
+
+def test_schemas_dir_overrides_the_packages_schemas(tmp_path, monkeypatch):
+    shutil.copytree(schema.schemas_dir(), tmp_path / "schemas")
+    monkeypatch.setenv("SCHEMAS_DIR", str(tmp_path / "schemas"))
+
+    assert schema.schemas_dir() == tmp_path / "schemas"
 
 
 def test_a_missing_schema_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SCHEMAS_DIR", str(tmp_path))
-    monkeypatch.setattr(schema, "__file__", str(tmp_path / "jobcore" / "schema.py"))
+    monkeypatch.setattr(schema, "__file__", str(tmp_path / "core" / "schema.py"))
 
     with pytest.raises(FileNotFoundError, match=r"job\.schema\.json not found"):
         schema.schemas_dir()

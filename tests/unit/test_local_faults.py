@@ -1,4 +1,4 @@
-"""local/faults.py: LOCAL_FAULTS' syntax, and each fault as a client meets it (moto in-process)."""
+"""browserjobs.emulator.faults: LOCAL_FAULTS' syntax, and each fault as a client meets it (in-process)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from local import faults
-from local.faults import CAPACITY_REASON, Fault, Faults, FaultSpecError, parse
+from browserjobs.emulator import faults
+from browserjobs.emulator.faults import CAPACITY_REASON, Fault, Faults, FaultSpecError, parse
 
 pytestmark = pytest.mark.unit
 NO_RETRIES = Config(retries={"max_attempts": 1, "mode": "standard"})

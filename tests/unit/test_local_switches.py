@@ -1,5 +1,6 @@
-"""The local stack's switches (local/README.md): LOCAL_PARAMETERS, LOCAL_IAM, LOCAL_TASK_START_SECONDS and
-LOCAL_FAULTS are checked before anything starts, and what they say reaches the stack."""
+"""The local stack's switches (src/browserjobs/emulator/README.md): LOCAL_PARAMETERS, LOCAL_IAM,
+LOCAL_TASK_START_SECONDS and LOCAL_FAULTS are checked before anything starts, and what they say reaches
+the stack."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import local.__main__ as entry
-from local.deploy import ParameterError, check_overrides, parse_parameters, template_parameters
+import browserjobs.testing.__main__ as entry
+from browserjobs.emulator.deploy import ParameterError, check_overrides, parse_parameters, template_parameters
 
 pytestmark = pytest.mark.unit
 

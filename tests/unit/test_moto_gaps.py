@@ -1,4 +1,4 @@
-"""Each shim in local/moto_gaps.py against moto itself.
+"""Each shim in src/browserjobs/emulator/moto_gaps.py against moto itself.
 
 Every probe below runs a small scenario in moto and reports what it saw. The probes run twice, in fresh
 processes: against moto as installed (where each must still show the gap: when one of those assertions
@@ -36,7 +36,7 @@ class Recorder:
         self.statuses: list[str] = []
 
     def invoke_function(self, function: Any, payload: bytes, invocation_type: str) -> Any:
-        from local.moto_gaps import InvokeResult
+        from browserjobs.emulator.moto_gaps import InvokeResult
 
         self.invocations.append(invocation_type)
         return InvokeResult(payload=b'{"errorType": "ValueError"}', function_error="Unhandled")
@@ -363,7 +363,7 @@ def probe_cloudformation_task_definition_properties() -> Any:
 
 
 def probe_ecs_awsvpc_without_dns_hostnames() -> Any:
-    """Not shimmed: the local stack's VPC has DNS hostnames on (local/deploy.py), as Fargate needs anyway."""
+    """Not shimmed: the local stack's VPC has DNS hostnames on (emulator/deploy.py), as Fargate needs."""
     ecs = _fargate(dns_hostnames=False)
     _client("ecs").run_task(
         cluster=ecs["cluster"],
@@ -752,7 +752,7 @@ NEEDS_RECORDER = {
 def run_probes(patched: bool, names: list[str]) -> dict[str, Any]:
     from moto import mock_aws
 
-    from local import moto_gaps
+    from browserjobs.emulator import moto_gaps
 
     recorder = Recorder() if patched else None
     if patched:
@@ -915,7 +915,7 @@ def test_the_local_network_lets_awsvpc_tasks_start() -> None:
     import boto3
     from moto import mock_aws
 
-    from local.deploy import create_network
+    from browserjobs.emulator.deploy import create_network
 
     with mock_aws():
         session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
@@ -927,7 +927,7 @@ def test_the_local_network_lets_awsvpc_tasks_start() -> None:
 
 
 def test_a_resource_type_without_moto_model_or_stand_in_stops_the_deploy() -> None:
-    from local import unsupported
+    from browserjobs.emulator import unsupported
 
     template = {
         "Resources": {"Pipe": {"Type": "AWS::Pipes::Pipe"}, "Policy": {"Type": "AWS::S3::BucketPolicy"}}

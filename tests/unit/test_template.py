@@ -142,8 +142,8 @@ def _custom_error_names() -> set[str]:
 
 
 def test_every_error_the_workflow_handles_is_raised_by_project_code():
-    sources = "\n".join(p.read_text() for folder in ("container/worker", "functions")
-                        for p in (ROOT / folder).rglob("*.py"))
+    folders = ("src/browserjobs/core", "src/browserjobs/worker", "functions")
+    sources = "\n".join(p.read_text() for folder in folders for p in (ROOT / folder).rglob("*.py"))
     handled = _custom_error_names()
     assert handled, "the workflow handles no error of the worker"
     # Worker errors are names in strings; a Lambda's error name is its exception class.
@@ -327,7 +327,7 @@ def test_state_machine_logs_every_event_without_execution_data():
 # ---------------------------------------------------------------- stack names the intake bucket can carry
 
 def test_stack_name_check_follows_the_template_bucket_name():
-    from local import stack_names
+    from browserjobs.core import stack_names
 
     bucket = RESOURCES["IntakeBucket"]["Properties"]["BucketName"]
     assert bucket == {"Fn::Sub": stack_names.INTAKE_BUCKET_NAME}
@@ -341,7 +341,7 @@ def test_stack_name_check_follows_the_template_bucket_name():
 ])
 def test_stack_names_that_make_an_invalid_bucket_name_are_refused(name, valid):
     """S3 bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"""
-    from local import stack_names
+    from browserjobs.core import stack_names
 
     assert (stack_names.problems(name) == []) is valid
     if valid:
@@ -349,11 +349,11 @@ def test_stack_names_that_make_an_invalid_bucket_name_are_refused(name, valid):
 
 
 def test_every_configured_stack_name_deploys_and_make_deploy_checks_first():
-    from local import stack_names
+    from browserjobs.core import stack_names
 
     configured = stack_names.configured_stack_names()
     assert configured, "samconfig.toml names no stack"
     refused = {env: stack_names.problems(name) for env, name in configured.items()}
     assert {env: found for env, found in refused.items() if found} == {}
     deploy = re.search(r"^deploy:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
-    assert deploy and "local.stack_names" in deploy.group(1).split("sam deploy")[0]
+    assert deploy and "browserjobs.core.stack_names" in deploy.group(1).split("sam deploy")[0]

@@ -1,3 +1,0 @@
-from worker.lifecycle import main
-
-raise SystemExit(main())

@@ -1,1 +1,0 @@
-"""Code shared by the browserjobs Lambda functions: job model, keys, settings, claim and cleanup."""

@@ -1,1 +1,0 @@
-"""The embedded local stack, the operator CLI and the execution inspector (not deployed)."""

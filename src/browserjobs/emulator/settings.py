@@ -1,0 +1,51 @@
+"""Names and defaults the local stack shares with its clients (the CLI, tests, the demo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import browserjobs
+
+# The folder this process imports browserjobs from: functions and workers the stack starts run the same code.
+IMPORT_ROOT = Path(browserjobs.__file__).resolve().parents[1]
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+HOST = "127.0.0.1"
+DEFAULT_PORT = 4566
+# Debian's chromium-headless-shell is the same build as its chromium, and what Playwright runs headless
+# in the worker image; local workers use it when it is installed (make setup installs it).
+HEADLESS_SHELL = Path("/usr/lib/chromium/chromium-headless-shell")
+FULL_CHROMIUM = Path("/usr/bin/chromium")
+# moto accepts any credentials; these make it obvious that nothing here reaches AWS.
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec
+
+
+def configured_port() -> int:
+    """LOCAL_PORT, or 4566 (the port local AWS endpoints conventionally use); 0 picks a free one."""
+    return int(os.environ.get("LOCAL_PORT", DEFAULT_PORT))
+
+
+def iam_enforced() -> bool:
+    """LOCAL_IAM=off lets every role do anything (to tell a permission problem from another); default on."""
+    value = os.environ.get("LOCAL_IAM", "enforce").strip().lower()
+    if value not in ("enforce", "off"):
+        raise ValueError(f"LOCAL_IAM must be 'enforce' or 'off', not {value!r}")
+    return value == "enforce"
+
+
+def client_environment(endpoint_url: str) -> dict[str, str]:
+    """What a process needs so that every AWS SDK and the AWS CLI talk to the local endpoint."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        **DUMMY_CREDENTIALS,
+    }
+
+
+def worker_chromium() -> str:
+    """The browser local workers launch: CHROMIUM_PATH, else the headless shell, else the full chromium."""
+    if configured := os.environ.get("CHROMIUM_PATH"):
+        return configured
+    return str(HEADLESS_SHELL if HEADLESS_SHELL.is_file() else FULL_CHROMIUM)

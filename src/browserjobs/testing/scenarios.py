@@ -1,0 +1,336 @@
+"""The demo's scenarios, also run as the end-to-end tests: real template, Lambdas, worker and Chromium.
+
+Each scenario submits jobs against the sample site, waits (with deadlines) for what should happen and
+returns its checks, the jobs it ran and what it measured. A scenario passes when every check holds.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from browserjobs.emulator.stack import LocalStack
+from browserjobs.testing.harness import Deadline, Harness, new_id, poll
+
+# Deploy-time parameters the scenarios rely on: two tokens, then one every five seconds per rate key.
+# Local tasks start in seconds (LOCAL_TASK_START_SECONDS), not Fargate's 30-60 s: a grace of 25 s covers the
+# e2e suite's slowest start (20 s) and still notices a hung worker within half a minute.
+PARAMETERS = {"RateBurst": "2", "RateLimitPerMinute": "12", "TaskStartGraceSeconds": "25"}
+SECONDS_PER_TOKEN = 5
+JOB_SECONDS = 90
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class JobRow:
+    job_id: str
+    role: str
+    status: str
+    seconds: float | None
+    error: str = ""
+
+
+@dataclass
+class ScenarioResult:
+    name: str
+    title: str
+    checks: list[Check] = field(default_factory=list)
+    jobs: list[JobRow] = field(default_factory=list)
+    measurements: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    def check(self, name: str, ok: bool, detail: Any = "") -> bool:
+        self.checks.append(Check(name, bool(ok), str(detail)))
+        return bool(ok)
+
+
+@dataclass
+class Context:
+    stack: LocalStack
+    harness: Harness
+    site_url: str
+
+    def job(self, role: str, steps: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+        return {
+            "jobId": new_id(role),
+            "lockKey": new_id("account"),
+            "action": "browse",
+            "params": {"steps": steps},
+            "timeoutSeconds": 120,
+            "heartbeatSeconds": 10,
+            "meta": {"scenario": role},
+            **fields,
+        }
+
+    def run(
+        self, job: dict[str, Any], role: str, result: ScenarioResult, timeout: float = JOB_SECONDS
+    ) -> dict:
+        """Wait for a submitted job to end; record it in the result's table."""
+        record, execution = self.harness.wait_for_job_end(job["jobId"], timeout)
+        self._row(record, role, result)
+        return {**record, "_execution": execution}
+
+    def rejected(self, job: dict[str, Any], role: str, result: ScenarioResult, timeout: float = 30) -> dict:
+        """Wait for intake to reject a job (no execution is started for it)."""
+        record = self.harness.wait_for_status(job["jobId"], {"REJECTED"}, timeout)
+        self._row(record, role, result)
+        return record
+
+    @staticmethod
+    def _row(record: dict[str, Any], role: str, result: ScenarioResult) -> None:
+        seconds = _seconds_between(record.get("createdAt"), record.get("endedAt") or record.get("updatedAt"))
+        error = (record.get("error") or {}).get("Error", "") or (record.get("rejection") or {}).get(
+            "code", ""
+        )
+        result.jobs.append(JobRow(record["jobId"], role, record["status"], seconds, error))
+
+    def registered_task(self, job_id: str, lock_key: str) -> str:
+        """The job's ECS task, once the worker has registered it on the lock (it is then really running)."""
+
+        def registered() -> str | None:
+            lock = self.harness.lock(lock_key)
+            return lock.get("taskArn") if lock and lock.get("jobId") == job_id else None
+
+        return poll(f"job {job_id} registering its task", registered, 60)
+
+
+def _parse(moment: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(moment.replace("Z", "+00:00")) if moment else None
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    first, last = _parse(start), _parse(end)
+    return round((last - first).total_seconds(), 2) if first and last else None
+
+
+def _state_times(history: list[dict[str, Any]], name: str, kind: str) -> list[datetime.datetime]:
+    key = "stateEnteredEventDetails" if kind == "entered" else "stateExitedEventDetails"
+    return [event["timestamp"] for event in history if event.get(key, {}).get("name") == name]
+
+
+# --- scenarios -------------------------------------------------------------------------------------------
+
+
+def success(ctx: Context, result: ScenarioResult) -> None:
+    steps = [
+        {"goto": {"url": f"{ctx.site_url}/"}},
+        {
+            "extract": {
+                "name": "shop",
+                "fields": {"title": {"selector": "#title"}, "names": {"selector": ".name", "all": True}},
+            }
+        },
+        {"screenshot": {"name": "shop", "fullPage": True}},
+    ]
+    job = ctx.job("extract", steps)
+    started = time.monotonic()
+    ctx.harness.submit(job)
+    record = ctx.run(job, "extract", result)
+    result.measurements["job_end_to_end_seconds"] = round(time.monotonic() - started, 2)
+    summary = json.loads(record.get("summary") or "{}")
+    result.check("job SUCCEEDED", record["status"] == "SUCCEEDED", record["status"])
+    shop = summary.get("data", {}).get("shop", {})
+    result.check("data extracted", shop.get("names") == ["Anvil", "Bellows", "Crucible"], shop)
+    screenshots = [uri for uri in summary.get("artifacts", []) if uri.endswith("/shop.png")]
+    result.check("screenshot stored", len(screenshots) == 1, summary.get("artifacts"))
+    if screenshots:
+        bucket, key = screenshots[0].removeprefix("s3://").split("/", 1)
+        head = ctx.harness.client("s3").head_object(Bucket=bucket, Key=key)
+        result.check("screenshot is a PNG in S3", head["ContentLength"] > 1000, head["ContentLength"])
+    result.check("lock released", ctx.harness.lock(job["lockKey"]) is None)
+
+
+def wait_for_lock(ctx: Context, result: ScenarioResult) -> None:
+    lock_key = new_id("account")
+    first = ctx.job(
+        "holder", [{"goto": {"url": f"{ctx.site_url}/slow?seconds=6", "timeoutMs": 30000}}], lockKey=lock_key
+    )
+    second = ctx.job("waiter", [{"goto": {"url": f"{ctx.site_url}/"}}], lockKey=lock_key, onConflict="wait")
+    ctx.harness.submit(first)
+    ctx.registered_task(first["jobId"], lock_key)
+    ctx.harness.submit(second)
+    waiting = ctx.harness.wait_for_status(second["jobId"], {"WAITING"}, 30)
+    result.check(
+        "second job WAITING on the lock", waiting.get("waitReason") == "LOCKED", waiting.get("waitReason")
+    )
+    held = ctx.run(first, "holder", result)
+    waited = ctx.run(second, "waiter", result)
+    result.check("both SUCCEEDED", (held["status"], waited["status"]) == ("SUCCEEDED", "SUCCEEDED"))
+    result.check(
+        "the waiter ran only after the holder ended",
+        (waited.get("claimedAt") or "") >= (held.get("endedAt") or "~"),
+        f"claimed {waited.get('claimedAt')}, holder ended {held.get('endedAt')}",
+    )
+
+
+def interrupt(ctx: Context, result: ScenarioResult) -> None:
+    lock_key = new_id("account")
+    steps = [{"goto": {"url": f"{ctx.site_url}/"}}, {"wait_for": {"timeoutMs": 60000}}]
+    running = ctx.job("superseded", steps, lockKey=lock_key)
+    newer = ctx.job(
+        "interrupter", [{"goto": {"url": f"{ctx.site_url}/"}}], lockKey=lock_key, onConflict="interrupt"
+    )
+    ctx.harness.submit(running)
+    ctx.registered_task(running["jobId"], lock_key)
+    asked = time.monotonic()
+    ctx.harness.submit(newer)
+    superseded = ctx.run(running, "superseded", result)
+    result.measurements["interrupt_to_stop_seconds"] = round(time.monotonic() - asked, 2)
+    result.check("running job INTERRUPTED", superseded["status"] == "INTERRUPTED", superseded["status"])
+    result.check(
+        "interruption names the newer job", superseded.get("error", {}).get("Error") == "Job.Interrupted"
+    )
+    interrupter = ctx.run(newer, "interrupter", result)
+    result.check("newer job SUCCEEDED", interrupter["status"] == "SUCCEEDED", interrupter["status"])
+
+
+def burst(ctx: Context, result: ScenarioResult) -> None:
+    rate_key = new_id("tenant")
+    jobs = [ctx.job("burst", [{"goto": {"url": f"{ctx.site_url}/"}}], rateKey=rate_key) for _ in range(4)]
+    for job in jobs:
+        ctx.harness.submit(job)
+    records = [ctx.run(job, "burst", result) for job in jobs]
+    result.check(
+        "all four SUCCEEDED", all(r["status"] == "SUCCEEDED" for r in records), [r["status"] for r in records]
+    )
+    throttled_waits, throttled_jobs = [], 0
+    for job in jobs:
+        history = ctx.harness.history(job["jobId"])
+        claims = [
+            json.loads(e["taskSucceededEventDetails"]["output"])["Payload"]
+            for e in history
+            if e.get("taskSucceededEventDetails", {}).get("resourceType") == "lambda"
+        ]
+        entered = _state_times(history, "WaitForCapacity", "entered")
+        exited = _state_times(history, "WaitForCapacity", "exited")
+        throttled_jobs += any(c["outcome"] == "THROTTLED" for c in claims)
+        for claim, start, end in zip(
+            (c for c in claims if c["outcome"] == "THROTTLED"), entered, exited, strict=False
+        ):
+            throttled_waits.append((claim["waitSeconds"], round((end - start).total_seconds(), 2)))
+    result.check("a burst of 2 passed, the other 2 jobs were throttled", throttled_jobs == 2, throttled_waits)
+    result.check(
+        f"each throttled claim waited exactly what the bucket needed (at most {SECONDS_PER_TOKEN} s a token)",
+        all(
+            1 <= asked <= SECONDS_PER_TOKEN and asked <= waited < asked + 1
+            for asked, waited in throttled_waits
+        ),
+        throttled_waits,
+    )
+    result.measurements["throttled_waits"] = len(throttled_waits)
+
+
+def heartbeat_timeout(ctx: Context, result: ScenarioResult) -> None:
+    job = ctx.job(
+        "hung",
+        [{"goto": {"url": f"{ctx.site_url}/hang", "timeoutMs": 120000}}],
+        heartbeatSeconds=4,
+        timeoutSeconds=300,
+    )
+    ctx.harness.submit(job)
+    task_arn = ctx.registered_task(job["jobId"], job["lockKey"])
+    ctx.stack.freeze_task(task_arn)  # the worker stops heartbeating
+    frozen = time.monotonic()
+    record = ctx.run(job, "hung", result)
+    result.check("job TIMED_OUT", record["status"] == "TIMED_OUT", record["status"])
+    result.check(
+        "on a heartbeat timeout",
+        record.get("error", {}).get("Error") == "States.HeartbeatTimeout",
+        record.get("error"),
+    )
+    task = poll(
+        "the hung task to stop",
+        lambda: (t := ctx.harness.task(task_arn))["lastStatus"] == "STOPPED" and t,
+        200,
+    )
+    result.check(
+        "task stopped by the workflow", task.get("stopCode") == "UserInitiated", task.get("stoppedReason")
+    )
+    result.check("lock released", ctx.harness.lock(job["lockKey"]) is None)
+    message = ctx.harness.dead_letters(job["jobId"], 15)
+    result.measurements["hang_to_dlq_seconds"] = round(time.monotonic() - frozen, 2)
+    result.check("job in the DLQ", message.get("status") == "TIMED_OUT", message)
+    history = ctx.harness.history(job["jobId"])
+    timed_out = next(e["timestamp"] for e in history if e["type"] == "TaskTimedOut")
+    dead_lettered = _state_times(history, "SendToDeadLetterQueue", "exited")[0]
+    result.measurements["timeout_to_dlq_seconds"] = round((dead_lettered - timed_out).total_seconds(), 2)
+
+
+def crash(ctx: Context, result: ScenarioResult) -> None:
+    job = ctx.job(
+        "crashed",
+        [{"goto": {"url": f"{ctx.site_url}/slow?seconds=60", "timeoutMs": 120000}}],
+        heartbeatSeconds=60,
+    )
+    ctx.harness.submit(job)
+    task_arn = ctx.registered_task(job["jobId"], job["lockKey"])
+    ctx.stack.crash_task(task_arn)  # killed as by the OOM killer: no callback
+    record = ctx.run(job, "crashed", result)
+    result.check("job FAILED", record["status"] == "FAILED", record["status"])
+    result.check(
+        "as Worker.Crashed", record.get("error", {}).get("Error") == "Worker.Crashed", record.get("error")
+    )
+    task = ctx.harness.task(task_arn)
+    stopped = task["stoppedAt"]
+    failed = record["_execution"]["stopDate"]
+    seconds = round((failed - stopped).total_seconds(), 2)
+    result.measurements["crash_to_failure_seconds"] = seconds
+    result.check("failed within seconds, not after the 60 s heartbeat", seconds < 15, f"{seconds}s")
+    result.check("lock released", ctx.harness.lock(job["lockKey"]) is None)
+    result.check("job in the DLQ", ctx.harness.dead_letters(job["jobId"], 15).get("status") == "FAILED")
+
+
+def invalid_input(ctx: Context, result: ScenarioResult) -> None:
+    job = ctx.job("invalid", [])  # a browse job needs at least one step
+    ctx.harness.submit(job)
+    record = ctx.rejected(job, "invalid", result)
+    rejection = record.get("rejection") or {}
+    result.check("job REJECTED at intake", record["status"] == "REJECTED", record["status"])
+    result.check(
+        "with a structured error",
+        rejection.get("code") == "INVALID_PARAMS" and rejection.get("errors"),
+        rejection,
+    )
+    raw = rejection.get("rawUri", "")
+    if result.check("raw input kept in S3", raw.startswith("s3://"), raw):
+        bucket, key = raw.removeprefix("s3://").split("/", 1)
+        body = ctx.harness.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        result.check("the raw input is the message sent", json.loads(body).get("jobId") == job["jobId"])
+    result.check("no execution started", ctx.harness.execution(job["jobId"]) is None)
+
+
+SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
+    ("success", "a job extracts data and takes a screenshot", success),
+    ("wait", "two jobs on one lockKey: the second waits", wait_for_lock),
+    ("interrupt", "a job interrupts the one holding its lock", interrupt),
+    ("burst", "a burst beyond the rate limit waits for tokens", burst),
+    ("timeout", "a worker stops heartbeating: timeout, stop, release, DLQ", heartbeat_timeout),
+    ("crash", "a worker crashes: failed within seconds", crash),
+    ("invalid", "invalid input is rejected and recorded", invalid_input),
+]
+
+
+def run_scenario(name: str, ctx: Context) -> ScenarioResult:
+    title, function = next((t, f) for n, t, f in SCENARIOS if n == name)
+    result = ScenarioResult(name, title)
+    started = time.monotonic()
+    try:
+        function(ctx, result)
+    except (Deadline, AssertionError, KeyError) as error:
+        result.check("completed", False, f"{type(error).__name__}: {error}")
+    result.seconds = round(time.monotonic() - started, 2)
+    return result

@@ -1,0 +1,3 @@
+from browserjobs.worker.lifecycle import main
+
+raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""One job's time in the browser: proxy, Chromium, a fresh context with the account's session, the action."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from playwright.async_api import Browser, BrowserContext, Error, async_playwright
+
+from browserjobs.core.sessions import SessionStore
+from browserjobs.worker.action_context import ActionContext
+from browserjobs.worker.actions import Action
+from browserjobs.worker.artifacts import ArtifactStore
+from browserjobs.worker.browser import BrowserHealth, launch, new_context
+from browserjobs.worker.egress import EgressPolicy
+from browserjobs.worker.egress_proxy import EgressProxy
+from browserjobs.worker.errors import ErrorName, JobFailure
+from browserjobs.worker.jobs import Job
+from browserjobs.worker.stop import StopFlag
+from browserjobs.worker.supervisor import supervise
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+FAILURE_SCREENSHOT_TIMEOUT_MS = 2_000
+CLOSE_TIMEOUT_SECONDS = 10.0
+SETUP_TIMEOUT_SECONDS = 30.0
+# Failures after which the page can still show what went wrong.
+SCREENSHOT_AFTER = frozenset(ErrorName) - {ErrorName.BROWSER_CRASHED, ErrorName.INVALID_PARAMS}
+
+
+@dataclass
+class RunOutcome:
+    data: dict[str, Any] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    blocked: list[dict[str, str]] = field(default_factory=list)
+    session: dict[str, Any] | None = None
+    failure: JobFailure | None = None
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    policy: EgressPolicy
+    chromium_path: str | None
+    deadline: float  # time.monotonic() value
+    aws: Callable[[str], Any]
+
+
+async def run_in_browser(
+    job: Job,
+    action: Action,
+    *,
+    settings: RunSettings,
+    artifacts: ArtifactStore,
+    sessions: SessionStore,
+    stop: StopFlag,
+) -> RunOutcome:
+    outcome = RunOutcome(
+        session={"account": job.session, "loaded": False, "saved": False} if job.session else None
+    )
+    policy = settings.policy
+    async with async_playwright() as playwright, EgressProxy(policy) as proxy:
+        try:
+            browser = await launch(playwright, executable_path=settings.chromium_path, proxy_url=proxy.url)
+        except Error as error:
+            raise JobFailure(ErrorName.BROWSER_CRASHED, f"Chromium did not start: {error}") from error
+        health = BrowserHealth(browser)
+        context: BrowserContext | None = None
+        ctx: ActionContext | None = None
+        try:
+            state = await asyncio.to_thread(sessions.load, job.session) if job.session else None
+            if outcome.session is not None:
+                outcome.session["loaded"] = state is not None
+            context = await _responsive(new_context(browser, state, policy), "open a context")
+            page = await _responsive(context.new_page(), "open a page")
+            health.watch_page(page)
+            ctx = ActionContext(
+                page=page,
+                artifacts=artifacts,
+                policy=policy,
+                health=health,
+                aws=settings.aws,
+                session_account=job.session,
+            )
+            await supervise(
+                action(ctx, job.params),
+                stop=stop,
+                crashed=lambda: health.failure,
+                deadline=settings.deadline,
+                timeout_seconds=job.timeout_seconds,
+            )
+            ctx.finish()
+            if job.session:
+                await _save_session(context, sessions, job, outcome)
+        except Exception as error:
+            failure = error if isinstance(error, JobFailure) else _unexpected(error)
+            outcome.failure = failure.with_details(step=_step_details(ctx))
+            if ctx is not None and failure.error in SCREENSHOT_AFTER and health.failure is None:
+                await _failure_screenshot(ctx)
+        finally:
+            if ctx is not None:
+                outcome.data, outcome.steps = ctx.data, ctx.steps
+            outcome.blocked = policy.blocks
+            health.closing()
+            await _close(browser, context)
+    return outcome
+
+
+async def _responsive(call: Awaitable[T], what: str) -> T:
+    """Calls Playwright gives no timeout: a Chromium that does not answer counts as crashed."""
+    try:
+        return await asyncio.wait_for(call, SETUP_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise JobFailure(
+            ErrorName.BROWSER_CRASHED, f"Chromium did not {what} within {SETUP_TIMEOUT_SECONDS} s"
+        ) from None
+
+
+def _unexpected(error: Exception) -> JobFailure:
+    """A fault outside any step (an action's own code, the session store): reported with what ran so far."""
+    logger.error("the job failed unexpectedly", exc_info=error)
+    return JobFailure(ErrorName.WORKER_ERROR, f"{type(error).__name__}: {error}")
+
+
+def _step_details(ctx: ActionContext | None) -> dict[str, Any] | None:
+    step = ctx.current_step if ctx else None
+    return {"index": step["index"], "type": step["type"]} if step else None
+
+
+async def _save_session(
+    context: BrowserContext, sessions: SessionStore, job: Job, outcome: RunOutcome
+) -> None:
+    """A session that cannot be saved costs a login next time, not this job's result: logged, and shown."""
+    assert job.session is not None and outcome.session is not None
+    try:
+        state = await asyncio.wait_for(context.storage_state(), SETUP_TIMEOUT_SECONDS)
+        await asyncio.to_thread(sessions.save, job.session, state, job.job_id)
+        outcome.session["saved"] = True
+    except Exception as error:  # reported in result.json and the log, job result stands
+        logger.error("the session of %s was not saved: %s", job.session, error)
+        outcome.session["error"] = str(error)[:1000]
+
+
+async def _failure_screenshot(ctx: ActionContext) -> None:
+    """What the page showed when the job failed.
+
+    A navigation still pending (e.g. the one that timed out) would hold the screenshot until it ends:
+    it is stopped first, over CDP, which does not wait for the page.
+    """
+
+    async def take() -> bytes:
+        cdp = await ctx.page.context.new_cdp_session(ctx.page)
+        await cdp.send("Page.stopLoading")
+        await cdp.detach()
+        return await ctx.page.screenshot(timeout=FAILURE_SCREENSHOT_TIMEOUT_MS)
+
+    try:
+        image = await asyncio.wait_for(take(), FAILURE_SCREENSHOT_TIMEOUT_MS / 1000 + 1)
+        await ctx.save_artifact("failure.png", image, "image/png")
+    except Exception as error:  # best effort: the failure itself is what gets reported
+        logger.warning("no failure screenshot: %r", error)
+
+
+async def _close(browser: Browser, context: BrowserContext | None) -> None:
+    """Bounded: a hung Chromium is killed with the Playwright driver when the `async with` ends."""
+    with contextlib.suppress(Error, TimeoutError):
+        if context is not None:
+            await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_SECONDS)
+        await asyncio.wait_for(browser.close(), CLOSE_TIMEOUT_SECONDS)
