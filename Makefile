@@ -73,6 +73,7 @@ lint: setup $(SCAN_STAMP) ## cfn-lint (+ serverless rules), sam validate --lint,
 	$(SCAN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	sam validate --lint
 	ruff check .
+	ruff format --check .
 	$(PY) .checkov/translate.py template.yaml $(SCANNED_TEMPLATE)
 	$(CHECKOV) --framework cloudformation dockerfile --external-checks-dir .checkov/checks \
 		-f $(SCANNED_TEMPLATE) -f container/Dockerfile

@@ -10,9 +10,16 @@ from playwright.sync_api import Locator, Page
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "out" / "test-artifacts" / "inspector"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    *(["--no-sandbox"] if os.geteuid() == 0 else []),
+]
 
 
 def node(page: Page, state: str) -> Locator:

@@ -39,12 +39,24 @@ def finished_job_with_artifacts(stack: OperatorStack) -> tuple[str, str]:
     job_id, arn = start_job(stack, "fail-inspect", meta={"ticket": HOSTILE})
     wait_for_status(stack, arn, {"FAILED"})
     s3, bucket = stack.client("s3"), stack.outputs["ArtifactsBucketName"]
-    s3.put_object(Bucket=bucket, Key=f"jobs/{job_id}/artifacts/screenshot.png", Body=png(320, 200),
-                  ContentType="image/png")
-    s3.put_object(Bucket=bucket, Key=f"jobs/{job_id}/result.json", ContentType="application/json",
-                  Body=json.dumps({"status": "FAILED", "title": HOSTILE, "httpStatus": 503}).encode())
-    s3.put_object(Bucket=bucket, Key=f"jobs/{job_id}/artifacts/page.html", Body=HOSTILE.encode(),
-                  ContentType="text/html")
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"jobs/{job_id}/artifacts/screenshot.png",
+        Body=png(320, 200),
+        ContentType="image/png",
+    )
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"jobs/{job_id}/result.json",
+        ContentType="application/json",
+        Body=json.dumps({"status": "FAILED", "title": HOSTILE, "httpStatus": 503}).encode(),
+    )
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"jobs/{job_id}/artifacts/page.html",
+        Body=HOSTILE.encode(),
+        ContentType="text/html",
+    )
     return job_id, arn
 
 
@@ -61,9 +73,15 @@ def test_the_execution_page_colours_the_graph_and_shows_the_failure(stack, inspe
     assert fill_of(page, "RecordSuccess") == "rgb(255, 255, 255)"
     taken = page.locator('path.edge[data-taken="true"]')
     assert {(e.get_attribute("data-source"), e.get_attribute("data-target")) for e in taken.all()} >= {
-        ("TaskOutcome", "MarkFailed"), ("MarkFailed", "JobFailed")}
-    assert page.locator('path.edge[data-source="TaskOutcome"][data-target="RecordSuccess"]') \
-        .get_attribute("data-taken") == "false"
+        ("TaskOutcome", "MarkFailed"),
+        ("MarkFailed", "JobFailed"),
+    }
+    assert (
+        page.locator('path.edge[data-source="TaskOutcome"][data-target="RecordSuccess"]').get_attribute(
+            "data-taken"
+        )
+        == "false"
+    )
 
     details = page.locator("#state-details")  # the failed state is selected first, as in the console
     expect(details).to_have_attribute("data-state", "JobFailed")
@@ -80,8 +98,9 @@ def test_the_execution_page_colours_the_graph_and_shows_the_failure(stack, inspe
 
 def test_a_finished_job_shows_its_screenshot_result_and_lock(stack, inspector, page):
     job_id, _arn = finished_job_with_artifacts(stack)
-    stack.table("LocksTableName").put_item(Item={"pk": "lock#fail-inspect", "jobId": job_id,
-                                                 "leaseExpiresAtEpoch": int(time.time()) + 600})
+    stack.table("LocksTableName").put_item(
+        Item={"pk": "lock#fail-inspect", "jobId": job_id, "leaseExpiresAtEpoch": int(time.time()) + 600}
+    )
     page.goto(f"{inspector.url}#/execution/{job_id}")
     image = page.locator(f'#artifacts img[data-key="jobs/{job_id}/artifacts/screenshot.png"]')
     expect(image).to_be_visible()

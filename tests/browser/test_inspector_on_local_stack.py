@@ -35,20 +35,40 @@ def inspector(local_stack: RunningStack) -> Iterator[InspectorServer]:
 def submit_forbidden_job(stack: RunningStack, tmp_path: Path) -> str:
     """A job the egress guard refuses (instance metadata): it fails and goes to the DLQ, no network needed."""
     job = json.loads((ROOT / "events" / "intake-direct.json").read_text())
-    job.update(jobId=f"inspect-{uuid.uuid4().hex[:8]}", lockKey="tenant-a#account-42",
-               params={"steps": [{"goto": {"url": "http://169.254.169.254/latest/meta-data/"}},
-                                 {"screenshot": {"name": "page"}}]},
-               timeoutSeconds=120, heartbeatSeconds=10)
+    job.update(
+        jobId=f"inspect-{uuid.uuid4().hex[:8]}",
+        lockKey="tenant-a#account-42",
+        params={
+            "steps": [
+                {"goto": {"url": "http://169.254.169.254/latest/meta-data/"}},
+                {"screenshot": {"name": "page"}},
+            ]
+        },
+        timeoutSeconds=120,
+        heartbeatSeconds=10,
+    )
     path = tmp_path / "job.json"
     path.write_text(json.dumps(job))
-    result = CliRunner().invoke(app, ["--endpoint-url", stack.url, "--stack", stack.name,
-                                      "submit", "--direct", str(path), "--follow", "--deadline", "240"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "--endpoint-url",
+            stack.url,
+            "--stack",
+            stack.name,
+            "submit",
+            "--direct",
+            str(path),
+            "--follow",
+            "--deadline",
+            "240",
+        ],
+    )
     assert result.exit_code == 1 and "execution FAILED" in result.stdout, result.output
     return job["jobId"]
 
 
-def test_the_real_workflow_failure_path_is_drawn_and_explained(local_stack, inspector, page: Page,
-                                                               tmp_path):
+def test_the_real_workflow_failure_path_is_drawn_and_explained(local_stack, inspector, page: Page, tmp_path):
     job_id = submit_forbidden_job(local_stack, tmp_path)
     page.set_viewport_size({"width": 1600, "height": 1300})
     page.goto(f"{inspector.url}#/execution/{job_id}")

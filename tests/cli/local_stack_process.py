@@ -33,8 +33,13 @@ class RunningStack:
 def local_stack_process(log: Path, start_deadline: float = 120) -> Iterator[RunningStack]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as errors:
-        process = subprocess.Popen([sys.executable, "-c", SERVE], cwd=ROOT, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=errors)
+        process = subprocess.Popen(
+            [sys.executable, "-c", SERVE],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
         try:
             ready, _, _ = select.select([process.stdout], [], [], start_deadline)
             line = process.stdout.readline().decode().split() if ready else []

@@ -39,18 +39,33 @@ WORKFLOW: dict[str, Any] = {
     "StartAt": "CheckLock",
     "States": {
         "CheckLock": {"Type": "Pass", "ResultPath": "$.lock", "Result": {"held": False}, "Next": "LockFound"},
-        "LockFound": {"Type": "Choice", "Choices": [
-            {"Variable": "$.lockKey", "StringMatches": "wait*", "Next": "WaitForLock"},
-            {"Variable": "$.lockKey", "StringMatches": "hold*", "Next": "HoldForLock"}], "Default": "Claim"},
+        "LockFound": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.lockKey", "StringMatches": "wait*", "Next": "WaitForLock"},
+                {"Variable": "$.lockKey", "StringMatches": "hold*", "Next": "HoldForLock"},
+            ],
+            "Default": "Claim",
+        },
         "WaitForLock": {"Type": "Wait", "Seconds": 3, "Next": "Claim"},
         "HoldForLock": {"Type": "Wait", "Seconds": 600, "Next": "Claim"},
-        "Claim": {"Type": "Pass", "ResultPath": "$.claim", "Result": {"outcome": "CLAIMED", "slot": 0},
-                  "Next": "RunBrowserTask"},
-        "RunBrowserTask": {"Type": "Pass", "ResultPath": "$.task", "Result": {"status": "DONE"},
-                           "Next": "TaskOutcome"},
-        "TaskOutcome": {"Type": "Choice", "Choices": [
-            {"Variable": "$.lockKey", "StringMatches": "fail*", "Next": "MarkFailed"}],
-            "Default": "RecordSuccess"},
+        "Claim": {
+            "Type": "Pass",
+            "ResultPath": "$.claim",
+            "Result": {"outcome": "CLAIMED", "slot": 0},
+            "Next": "RunBrowserTask",
+        },
+        "RunBrowserTask": {
+            "Type": "Pass",
+            "ResultPath": "$.task",
+            "Result": {"status": "DONE"},
+            "Next": "TaskOutcome",
+        },
+        "TaskOutcome": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.lockKey", "StringMatches": "fail*", "Next": "MarkFailed"}],
+            "Default": "RecordSuccess",
+        },
         "RecordSuccess": {"Type": "Pass", "Next": "Succeeded"},
         "Succeeded": {"Type": "Succeed"},
         "MarkFailed": {"Type": "Pass", "Next": "JobFailed"},
@@ -88,12 +103,22 @@ class OperatorStack:
     outputs: dict[str, str]
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.url, region_name=REGION,
-                            aws_access_key_id="test", aws_secret_access_key="test")
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
 
     def table(self, output: str) -> Any:
-        dynamodb = boto3.resource("dynamodb", endpoint_url=self.url, region_name=REGION,
-                                  aws_access_key_id="test", aws_secret_access_key="test")
+        dynamodb = boto3.resource(
+            "dynamodb",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
         return dynamodb.Table(self.outputs[output])
 
 
@@ -107,32 +132,58 @@ def _zip(folder: Path) -> bytes:
 
 TEMPLATE: dict[str, Any] = {
     "Resources": {
-        "JobsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
-            "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": "jobId", "AttributeType": "S"},
-                                     {"AttributeName": "status", "AttributeType": "S"},
-                                     {"AttributeName": "updatedAt", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "jobId", "KeyType": "HASH"}],
-            "GlobalSecondaryIndexes": [{"IndexName": "byStatus", "Projection": {"ProjectionType": "ALL"},
-                                        "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
-                                                      {"AttributeName": "updatedAt", "KeyType": "RANGE"}]}]}},
-        "LocksTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
-            "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}]}},
-        "SessionsTable": {"Type": "AWS::DynamoDB::Table", "Properties": {
-            "BillingMode": "PAY_PER_REQUEST",
-            "AttributeDefinitions": [{"AttributeName": "account", "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": "account", "KeyType": "HASH"}]}},
+        "JobsTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [
+                    {"AttributeName": "jobId", "AttributeType": "S"},
+                    {"AttributeName": "status", "AttributeType": "S"},
+                    {"AttributeName": "updatedAt", "AttributeType": "S"},
+                ],
+                "KeySchema": [{"AttributeName": "jobId", "KeyType": "HASH"}],
+                "GlobalSecondaryIndexes": [
+                    {
+                        "IndexName": "byStatus",
+                        "Projection": {"ProjectionType": "ALL"},
+                        "KeySchema": [
+                            {"AttributeName": "status", "KeyType": "HASH"},
+                            {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+                        ],
+                    }
+                ],
+            },
+        },
+        "LocksTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            },
+        },
+        "SessionsTable": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "account", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "account", "KeyType": "HASH"}],
+            },
+        },
         "IntakeQueue": {"Type": "AWS::SQS::Queue"},
         "JobDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
         "InterruptQueue": {"Type": "AWS::SQS::Queue"},
         "ArtifactsBucket": {"Type": "AWS::S3::Bucket"},
-        "Key": {"Type": "AWS::KMS::Key",
-                "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}}},
+        "Key": {
+            "Type": "AWS::KMS::Key",
+            "Properties": {"KeyPolicy": {"Version": "2012-10-17", "Statement": []}},
+        },
     },
-    "Parameters": {"StateMachineArn": {"Type": "String"}, "IntakeFunctionName": {"Type": "String"},
-                   "CleanupFunctionName": {"Type": "String"}},
+    "Parameters": {
+        "StateMachineArn": {"Type": "String"},
+        "IntakeFunctionName": {"Type": "String"},
+        "CleanupFunctionName": {"Type": "String"},
+    },
     "Outputs": {
         "StateMachineArn": {"Value": {"Ref": "StateMachineArn"}},
         "IntakeFunctionName": {"Value": {"Ref": "IntakeFunctionName"}},
@@ -157,25 +208,42 @@ def deploy(url: str, name: str) -> OperatorStack:
     sfn = session.client("stepfunctions", endpoint_url=url)
     iam = session.client("iam", endpoint_url=url)
     role = iam.create_role(RoleName=f"{name}-role", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    machine = sfn.create_state_machine(name=f"{name}-jobs", definition=json.dumps(WORKFLOW), roleArn=role,
-                                       type="STANDARD")["stateMachineArn"]
+    machine = sfn.create_state_machine(
+        name=f"{name}-jobs", definition=json.dumps(WORKFLOW), roleArn=role, type="STANDARD"
+    )["stateMachineArn"]
     cfn = session.client("cloudformation", endpoint_url=url)
-    cfn.create_stack(StackName=name, TemplateBody=json.dumps(TEMPLATE), Parameters=[
-        {"ParameterKey": "StateMachineArn", "ParameterValue": machine},
-        {"ParameterKey": "IntakeFunctionName", "ParameterValue": f"{name}-intake"},
-        {"ParameterKey": "CleanupFunctionName", "ParameterValue": f"{name}-cleanup"}])
-    outputs = {o["OutputKey"]: o["OutputValue"]
-               for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]}
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(TEMPLATE),
+        Parameters=[
+            {"ParameterKey": "StateMachineArn", "ParameterValue": machine},
+            {"ParameterKey": "IntakeFunctionName", "ParameterValue": f"{name}-intake"},
+            {"ParameterKey": "CleanupFunctionName", "ParameterValue": f"{name}-cleanup"},
+        ],
+    )
+    outputs = {
+        o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+    }
     for function in FUNCTIONS:
         session.client("lambda", endpoint_url=url).create_function(
-            FunctionName=f"{name}-{function}", Runtime="python3.13", Role=role, Handler="app.lambda_handler",
-            Code={"ZipFile": _zip(ROOT / "functions" / function)}, Timeout=30,
-            Environment={"Variables": {
-                "POWERTOOLS_SERVICE_NAME": "browserjobs", "POWERTOOLS_METRICS_NAMESPACE": "BrowserJobs",
-                "JOBS_TABLE": outputs["JobsTableName"], "LOCKS_TABLE": outputs["LocksTableName"],
-                "ARTIFACTS_BUCKET": outputs["ArtifactsBucketName"], "STATE_MACHINE_ARN": machine,
-                "JOB_DLQ_URL": outputs["DeadLetterQueueUrl"],
-                "CLUSTER_ARN": f"arn:aws:ecs:{REGION}:123456789012:cluster/{name}"}},
+            FunctionName=f"{name}-{function}",
+            Runtime="python3.13",
+            Role=role,
+            Handler="app.lambda_handler",
+            Code={"ZipFile": _zip(ROOT / "functions" / function)},
+            Timeout=30,
+            Environment={
+                "Variables": {
+                    "POWERTOOLS_SERVICE_NAME": "browserjobs",
+                    "POWERTOOLS_METRICS_NAMESPACE": "BrowserJobs",
+                    "JOBS_TABLE": outputs["JobsTableName"],
+                    "LOCKS_TABLE": outputs["LocksTableName"],
+                    "ARTIFACTS_BUCKET": outputs["ArtifactsBucketName"],
+                    "STATE_MACHINE_ARN": machine,
+                    "JOB_DLQ_URL": outputs["DeadLetterQueueUrl"],
+                    "CLUSTER_ARN": f"arn:aws:ecs:{REGION}:123456789012:cluster/{name}",
+                }
+            },
         )
     return OperatorStack(url, name, outputs)
 
@@ -193,9 +261,14 @@ class StackEnvironment:
     def deploy(self) -> OperatorStack:
         name = f"ops-{uuid.uuid4().hex[:8]}"
         stack = deploy(self.url, name)
-        self.runtime.register_sources({f"{name}-{function}": FunctionSource(
-            code_dir=ROOT / "functions" / function, layer_dirs=(ROOT / "functions" / "shared",))
-            for function in FUNCTIONS})
+        self.runtime.register_sources(
+            {
+                f"{name}-{function}": FunctionSource(
+                    code_dir=ROOT / "functions" / function, layer_dirs=(ROOT / "functions" / "shared",)
+                )
+                for function in FUNCTIONS
+            }
+        )
         return stack
 
     def stop(self) -> None:
@@ -211,8 +284,9 @@ def sample_job(lock_key: str, job_id: str | None = None, **fields: Any) -> dict[
     return {**job, "jobId": job_id or f"job-{uuid.uuid4().hex[:12]}", "lockKey": lock_key, **fields}
 
 
-def wait_for_status(stack: OperatorStack, execution_arn: str, statuses: set[str],
-                    deadline: float = 30) -> str:
+def wait_for_status(
+    stack: OperatorStack, execution_arn: str, statuses: set[str], deadline: float = 30
+) -> str:
     """Poll DescribeExecution until the status is one of `statuses` (fails the test at the deadline)."""
     sfn = stack.client("stepfunctions")
     ends = time.monotonic() + deadline
@@ -228,27 +302,46 @@ def wait_for_status(stack: OperatorStack, execution_arn: str, statuses: set[str]
     raise AssertionError(f"{execution_arn} is {status} after {deadline}s, expected one of {statuses}")
 
 
-def start_job(stack: OperatorStack, lock_key: str, job_id: str | None = None,
-              **fields: Any) -> tuple[str, str]:
+def start_job(
+    stack: OperatorStack, lock_key: str, job_id: str | None = None, **fields: Any
+) -> tuple[str, str]:
     """Submit through the real intake (direct invocation); returns (jobId, executionArn)."""
     job = sample_job(lock_key, job_id, **fields)
-    response = stack.client("lambda").invoke(FunctionName=stack.outputs["IntakeFunctionName"],
-                                             Payload=json.dumps(job).encode())
+    response = stack.client("lambda").invoke(
+        FunctionName=stack.outputs["IntakeFunctionName"], Payload=json.dumps(job).encode()
+    )
     answer = json.loads(response["Payload"].read())
     assert "FunctionError" not in response, answer
     assert answer["status"] == "STARTED", answer
     return job["jobId"], answer["executionArn"]
 
 
-def dead_letter(stack: OperatorStack, job_id: str | None, error: str = "Site.ServerError",
-                cause: str = "HTTP 503", raw: str | None = None) -> str:
+def dead_letter(
+    stack: OperatorStack,
+    job_id: str | None,
+    error: str = "Site.ServerError",
+    cause: str = "HTTP 503",
+    raw: str | None = None,
+) -> str:
     """A DLQ message shaped as the workflow sends it (docs/CONTRACTS.md); returns its MessageId."""
-    body = raw if raw is not None else json.dumps({
-        "jobId": job_id, "status": "FAILED", "error": {"Error": error, "Cause": cause},
-        "executionArn": f"{stack.outputs['StateMachineArn']}:{job_id}", "lockKey": "acct",
-        "failedAt": "2026-01-01T00:00:00.000Z", "source": "workflow"})
-    return stack.client("sqs").send_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"],
-                                            MessageBody=body)["MessageId"]
+    body = (
+        raw
+        if raw is not None
+        else json.dumps(
+            {
+                "jobId": job_id,
+                "status": "FAILED",
+                "error": {"Error": error, "Cause": cause},
+                "executionArn": f"{stack.outputs['StateMachineArn']}:{job_id}",
+                "lockKey": "acct",
+                "failedAt": "2026-01-01T00:00:00.000Z",
+                "source": "workflow",
+            }
+        )
+    )
+    return stack.client("sqs").send_message(QueueUrl=stack.outputs["DeadLetterQueueUrl"], MessageBody=body)[
+        "MessageId"
+    ]
 
 
 def queue_message_ids(stack: OperatorStack, output: str) -> set[str]:
@@ -256,13 +349,15 @@ def queue_message_ids(stack: OperatorStack, output: str) -> set[str]:
     sqs = stack.client("sqs")
     seen: dict[str, str] = {}
     for _ in range(10):
-        batch = sqs.receive_message(QueueUrl=stack.outputs[output], MaxNumberOfMessages=10,
-                                    VisibilityTimeout=5).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=stack.outputs[output], MaxNumberOfMessages=10, VisibilityTimeout=5
+        ).get("Messages", [])
         new = [m for m in batch if m["MessageId"] not in seen]
         seen.update((m["MessageId"], m["ReceiptHandle"]) for m in batch)
         for message in batch:
-            sqs.change_message_visibility(QueueUrl=stack.outputs[output],
-                                          ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            sqs.change_message_visibility(
+                QueueUrl=stack.outputs[output], ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
         if not new:
             break
     return set(seen)
@@ -271,8 +366,11 @@ def queue_message_ids(stack: OperatorStack, output: str) -> set[str]:
 def png(width: int = 64, height: int = 48, rgb: tuple[int, int, int] = (30, 120, 200)) -> bytes:
     """A real PNG image (solid colour), as the worker's screenshot artifact would be."""
     row = b"\x00" + bytes(rgb) * width
-    chunks = [(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
-              (b"IDAT", zlib.compress(row * height)), (b"IEND", b"")]
+    chunks = [
+        (b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)),
+        (b"IDAT", zlib.compress(row * height)),
+        (b"IEND", b""),
+    ]
     out = b"\x89PNG\r\n\x1a\n"
     for kind, data in chunks:
         out += struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

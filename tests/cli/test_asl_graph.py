@@ -32,9 +32,13 @@ def test_no_two_boxes_overlap_and_all_fit_the_canvas(graph):
         assert node["x"] >= 0 and node["x"] + node["width"] <= graph["width"]
         assert node["y"] >= 0 and node["y"] + node["height"] <= graph["height"]
     for index, a in enumerate(nodes):
-        for b in nodes[index + 1:]:
-            apart = (a["x"] + a["width"] <= b["x"] or b["x"] + b["width"] <= a["x"]
-                     or a["y"] + a["height"] <= b["y"] or b["y"] + b["height"] <= a["y"])
+        for b in nodes[index + 1 :]:
+            apart = (
+                a["x"] + a["width"] <= b["x"]
+                or b["x"] + b["width"] <= a["x"]
+                or a["y"] + a["height"] <= b["y"]
+                or b["y"] + b["height"] <= a["y"]
+            )
             assert apart, (a["id"], b["id"])
 
 
@@ -70,8 +74,10 @@ def test_the_layout_is_deterministic(graph):
 
 
 def test_edges_to_unknown_states_are_ignored_and_unreachable_states_still_drawn():
-    definition = {"StartAt": "A", "States": {
-        "A": {"Type": "Pass", "Next": "Missing"}, "Orphan": {"Type": "Succeed"}}}
+    definition = {
+        "StartAt": "A",
+        "States": {"A": {"Type": "Pass", "Next": "Missing"}, "Orphan": {"Type": "Succeed"}},
+    }
     assert (START, "A") in {(e.source, e.target) for e in edges_of(definition)}
     assert all(e.target != "Missing" for e in edges_of(definition))
     boxes = {node["id"]: node for node in layout(definition)["nodes"]}

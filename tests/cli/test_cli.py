@@ -36,8 +36,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(stack: OperatorStack, *args: str, stdin: str | None = None, stack_name: str | None = None):
     runner = CliRunner()
-    return runner.invoke(app, ["--endpoint-url", stack.url, "--stack", stack_name or stack.name, *args],
-                         input=stdin, env={"COLUMNS": "200"})
+    return runner.invoke(
+        app,
+        ["--endpoint-url", stack.url, "--stack", stack_name or stack.name, *args],
+        input=stdin,
+        env={"COLUMNS": "200"},
+    )
 
 
 def job(**fields) -> dict:
@@ -52,11 +56,12 @@ def write(tmp_path: Path, value, name: str = "job.json") -> Path:
 
 # -- submit ----------------------------------------------------------------------------------------
 
+
 def test_submit_direct_starts_the_execution_named_by_the_job_id(stack, tmp_path):
     document = job()
     result = run(stack, "submit", "--direct", str(write(tmp_path, document)))
     assert result.exit_code == 0, result.output
-    answer = json.loads(result.stdout[result.stdout.index("{"):])
+    answer = json.loads(result.stdout[result.stdout.index("{") :])
     assert answer["status"] == "STARTED"
     assert answer["executionArn"].endswith(":" + document["jobId"])
     assert wait_for_status(stack, answer["executionArn"], {"SUCCEEDED"}) == "SUCCEEDED"
@@ -75,8 +80,9 @@ def test_submit_sends_the_job_to_the_intake_queue(stack, tmp_path):
     document = job()
     result = run(stack, "submit", str(write(tmp_path, document)))
     assert result.exit_code == 0, result.output
-    message = stack.client("sqs").receive_message(QueueUrl=stack.outputs["IntakeQueueUrl"],
-                                                  WaitTimeSeconds=1)["Messages"][0]
+    message = stack.client("sqs").receive_message(
+        QueueUrl=stack.outputs["IntakeQueueUrl"], WaitTimeSeconds=1
+    )["Messages"][0]
     assert json.loads(message["Body"]) == document
     assert message["MessageId"] in result.stdout
 
@@ -86,8 +92,9 @@ def test_submit_without_a_job_id_prints_the_one_intake_derives(stack, tmp_path):
     del document["jobId"]
     result = run(stack, "submit", str(write(tmp_path, document)))
     assert result.exit_code == 0, result.output
-    message = stack.client("sqs").receive_message(QueueUrl=stack.outputs["IntakeQueueUrl"],
-                                                  WaitTimeSeconds=1)["Messages"][0]
+    message = stack.client("sqs").receive_message(
+        QueueUrl=stack.outputs["IntakeQueueUrl"], WaitTimeSeconds=1
+    )["Messages"][0]
     assert f"job {sqs_job_id(message['MessageId'])}" in result.stdout
 
 
@@ -123,6 +130,7 @@ def test_submit_of_a_missing_file_is_bad_input(stack, tmp_path):
 
 # -- finding the stack -----------------------------------------------------------------------------
 
+
 def test_a_missing_stack_is_a_clear_error(stack):
     result = run(stack, "status", "any-job", stack_name="no-such-stack")
     assert result.exit_code == 1
@@ -131,8 +139,12 @@ def test_a_missing_stack_is_a_clear_error(stack):
 
 def test_a_stack_without_the_outputs_names_the_missing_one(stack):
     name = f"bare-{uuid.uuid4().hex[:6]}"
-    stack.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(
-        {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"Other": {"Value": "x"}}}))
+    stack.client("cloudformation").create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(
+            {"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}}, "Outputs": {"Other": {"Value": "x"}}}
+        ),
+    )
     result = run(stack, "status", "any-job", stack_name=name)
     assert result.exit_code == 1
     assert "has no output 'JobsTableName'" in result.stderr and "Other" in result.stderr
@@ -145,6 +157,7 @@ def test_an_unreachable_endpoint_is_a_clear_error():
 
 
 # -- status, history, follow, executions -----------------------------------------------------------
+
 
 def test_status_of_an_unknown_job_is_not_found(stack):
     result = run(stack, "status", "never-submitted")
@@ -219,10 +232,13 @@ def test_executions_rejects_an_unknown_status(stack):
     assert "unknown status 'DONE'" in result.stderr
 
 
-@pytest.mark.parametrize("lock_key, ends, message", [
-    ("acct-redrive-ok", "SUCCEEDED", "execution is SUCCEEDED: only FAILED"),  # nothing to rerun
-    ("fail-redrive-exec", "FAILED", "RedriveExecution failed"),  # moto does not implement the API
-])
+@pytest.mark.parametrize(
+    "lock_key, ends, message",
+    [
+        ("acct-redrive-ok", "SUCCEEDED", "execution is SUCCEEDED: only FAILED"),  # nothing to rerun
+        ("fail-redrive-exec", "FAILED", "RedriveExecution failed"),  # moto does not implement the API
+    ],
+)
 def test_redrive_execution_explains_why_it_cannot(stack, lock_key, ends, message):
     job_id, arn = start_job(stack, lock_key)
     wait_for_status(stack, arn, {ends})
@@ -232,6 +248,7 @@ def test_redrive_execution_explains_why_it_cannot(stack, lock_key, ends, message
 
 
 # -- the DLQ ---------------------------------------------------------------------------------------
+
 
 def test_dlq_list_shows_the_reasons_and_consumes_nothing(stack):
     job_id, _ = start_job(stack, "fail-dlq-list")
@@ -265,8 +282,12 @@ def test_a_redrive_interrupted_before_the_delete_resumes_without_a_duplicate(sta
     job_id, _ = start_job(stack, "acct-resume")
     message_id = dead_letter(stack, job_id)
     # the first attempt re-submitted <jobId>-r1 and stopped before deleting the message
-    start_job(stack, "acct-resume", job_id=f"{job_id}-r1",
-              meta={"redriveOf": job_id, "redriveMessageId": message_id})
+    start_job(
+        stack,
+        "acct-resume",
+        job_id=f"{job_id}-r1",
+        meta={"redriveOf": job_id, "redriveMessageId": message_id},
+    )
     result = run(stack, "dlq", "redrive", message_id)
     assert result.exit_code == 0, result.output
     assert f"{job_id}-r1" in result.stdout
@@ -307,14 +328,16 @@ def test_dlq_redrive_of_an_unknown_message(stack):
 
 # -- locks and sessions ----------------------------------------------------------------------------
 
+
 def test_locks_purge_expired_ends_the_overdue_job_and_frees_only_expired_leases(stack):
     overdue_id, overdue_arn = start_job(stack, "hold-overdue")  # its execution is still waiting
     live_id, _ = start_job(stack, "acct-live")
     table = stack.table("LocksTableName")
     now = int(time.time())
     table.put_item(Item={"pk": "lock#hold-overdue", "jobId": overdue_id, "leaseExpiresAtEpoch": now - 60})
-    table.put_item(Item={"pk": "slot#3", "jobId": overdue_id, "lockKey": "hold-overdue",
-                         "leaseExpiresAtEpoch": now - 60})
+    table.put_item(
+        Item={"pk": "slot#3", "jobId": overdue_id, "lockKey": "hold-overdue", "leaseExpiresAtEpoch": now - 60}
+    )
     table.put_item(Item={"pk": "lock#acct-live", "jobId": live_id, "leaseExpiresAtEpoch": now + 600})
     table.put_item(Item={"pk": "bucket#acct-live", "tokens": 1, "refilledAtMs": now * 1000})
 
@@ -337,10 +360,19 @@ def test_locks_purge_expired_ends_the_overdue_job_and_frees_only_expired_leases(
 
 
 def test_sessions_upload_stores_the_state_encrypted_and_records_it(stack, tmp_path):
-    state = {"cookies": [{"name": "sid", "value": "s3cr3t", "domain": ".example.com", "path": "/"}],
-             "origins": []}
-    result = run(stack, "sessions", "upload", "--account", "tenant#acct-1",
-                 "--cookies", str(write(tmp_path, state, "state.json")))
+    state = {
+        "cookies": [{"name": "sid", "value": "s3cr3t", "domain": ".example.com", "path": "/"}],
+        "origins": [],
+    }
+    result = run(
+        stack,
+        "sessions",
+        "upload",
+        "--account",
+        "tenant#acct-1",
+        "--cookies",
+        str(write(tmp_path, state, "state.json")),
+    )
     assert result.exit_code == 0, result.output
     assert "s3cr3t" not in result.output  # cookie values are never printed
     s3, bucket = stack.client("s3"), stack.outputs["ArtifactsBucketName"]
@@ -355,29 +387,45 @@ def test_sessions_upload_stores_the_state_encrypted_and_records_it(stack, tmp_pa
     assert row["s3Key"] == "sessions/tenant#acct-1/state.json" and row["updatedBy"].startswith("cli:")
 
 
-@pytest.mark.parametrize("account, content, message", [
-    ("a", "{", "Expecting property name"),
-    ("a", '{"origins": []}', 'an object with a "cookies" list'),
-    ("a", '{"cookies": [{"name": "a"}]}', "cookie 0: needs string name and value, and a domain"),
-    ("tenant/other", '{"cookies": []}', "invalid account"),
-])
+@pytest.mark.parametrize(
+    "account, content, message",
+    [
+        ("a", "{", "Expecting property name"),
+        ("a", '{"origins": []}', 'an object with a "cookies" list'),
+        ("a", '{"cookies": [{"name": "a"}]}', "cookie 0: needs string name and value, and a domain"),
+        ("tenant/other", '{"cookies": []}', "invalid account"),
+    ],
+)
 def test_sessions_upload_rejects_what_is_not_a_session(stack, tmp_path, account, content, message):
-    result = run(stack, "sessions", "upload", "--account", account,
-                 "--cookies", str(write(tmp_path, content)))
+    result = run(
+        stack, "sessions", "upload", "--account", account, "--cookies", str(write(tmp_path, content))
+    )
     assert result.exit_code == 2
     assert message in result.stderr
 
 
 # -- invoke ----------------------------------------------------------------------------------------
 
+
 def test_invoke_runs_the_handler_with_the_template_environment_and_overrides(stack, tmp_path):
     document = job()
-    overrides = {"IntakeFunction": {
-        "JOBS_TABLE": stack.outputs["JobsTableName"],
-        "ARTIFACTS_BUCKET": stack.outputs["ArtifactsBucketName"],
-        "STATE_MACHINE_ARN": stack.outputs["StateMachineArn"], "NOT_IN_TEMPLATE": "x"}}
-    result = run(stack, "invoke", "intake", "-e", str(write(tmp_path, document, "event.json")),
-                 "--env-vars", str(write(tmp_path, overrides, "env.json")))
+    overrides = {
+        "IntakeFunction": {
+            "JOBS_TABLE": stack.outputs["JobsTableName"],
+            "ARTIFACTS_BUCKET": stack.outputs["ArtifactsBucketName"],
+            "STATE_MACHINE_ARN": stack.outputs["StateMachineArn"],
+            "NOT_IN_TEMPLATE": "x",
+        }
+    }
+    result = run(
+        stack,
+        "invoke",
+        "intake",
+        "-e",
+        str(write(tmp_path, document, "event.json")),
+        "--env-vars",
+        str(write(tmp_path, overrides, "env.json")),
+    )
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
     assert answer["status"] == "STARTED" and answer["jobId"] == document["jobId"]
@@ -411,17 +459,37 @@ def test_inspect_refuses_to_serve_a_missing_stack(stack):
 
 
 def test_inspect_serves_the_inspector_for_the_stack(stack):
-    command = [sys.executable, "-m", "browserjobs.ops.cli", "--endpoint-url", stack.url,
-               "--stack", stack.name, "inspect", "--port", "0"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "COLUMNS": "200"})
+    command = [
+        sys.executable,
+        "-m",
+        "browserjobs.ops.cli",
+        "--endpoint-url",
+        stack.url,
+        "--stack",
+        stack.name,
+        "inspect",
+        "--port",
+        "0",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     try:
         ready, _, _ = select.select([process.stdout], [], [], 30)
         assert ready, "the inspector did not announce itself within 30 s"
         url = re.search(r"http://127\.0\.0\.1:\d+/", process.stdout.readline()).group(0)
         config = requests.get(url + "api/config", timeout=10).json()
-        assert config == {"stack": stack.name, "endpoint": stack.url, "region": "us-east-1",
-                          "stateMachineArn": stack.outputs["StateMachineArn"]}
+        assert config == {
+            "stack": stack.name,
+            "endpoint": stack.url,
+            "region": "us-east-1",
+            "stateMachineArn": stack.outputs["StateMachineArn"],
+        }
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -429,8 +497,13 @@ def test_inspect_serves_the_inspector_for_the_stack(stack):
 
 @pytest.mark.allow_hosts(["127.0.0.1", "localhost", "::1"])
 def test_local_starts_the_local_stack_in_the_foreground_until_stopped():
-    process = subprocess.Popen([sys.executable, "-m", "browserjobs.ops.cli", "local", "--port", "0"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "browserjobs.ops.cli", "local", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watchdog = threading.Timer(180, process.kill)  # a stack that never comes up fails the test, not CI
     watchdog.start()
     try:

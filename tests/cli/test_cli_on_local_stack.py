@@ -22,14 +22,20 @@ FORBIDDEN_URL = "http://169.254.169.254/latest/meta-data/"
 
 
 def run(stack: RunningStack, *args: str):
-    return CliRunner().invoke(app, ["--endpoint-url", stack.url, "--stack", stack.name, *args],
-                              env={"COLUMNS": "200"})
+    return CliRunner().invoke(
+        app, ["--endpoint-url", stack.url, "--stack", stack.name, *args], env={"COLUMNS": "200"}
+    )
 
 
 def forbidden_job(tmp_path: Path) -> tuple[str, Path]:
     job = json.loads((ROOT / "events" / "intake-direct.json").read_text())
-    job.update(jobId=f"e2e-{uuid.uuid4().hex[:10]}", lockKey=f"e2e#{uuid.uuid4().hex[:6]}",
-               params={"steps": [{"goto": {"url": FORBIDDEN_URL}}]}, timeoutSeconds=120, heartbeatSeconds=10)
+    job.update(
+        jobId=f"e2e-{uuid.uuid4().hex[:10]}",
+        lockKey=f"e2e#{uuid.uuid4().hex[:6]}",
+        params={"steps": [{"goto": {"url": FORBIDDEN_URL}}]},
+        timeoutSeconds=120,
+        heartbeatSeconds=10,
+    )
     path = tmp_path / "job.json"
     path.write_text(json.dumps(job))
     return job["jobId"], path

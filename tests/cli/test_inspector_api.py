@@ -57,16 +57,19 @@ def test_job_detail_lists_artifacts_and_reads_the_result(stack, inspector):
     stack.client("s3").put_object(Bucket=bucket, Key=f"jobs/{job_id}/result.json", Body=b'{"ok": true}')
     detail = get(inspector, f"/api/jobs/{job_id}").json()
     assert detail["job"]["jobId"] == job_id and detail["result"] == {"ok": True}
-    assert {(a["name"], a["image"]) for a in detail["artifacts"]} == {("artifacts/shot.png", True),
-                                                                      ("result.json", False)}
+    assert {(a["name"], a["image"]) for a in detail["artifacts"]} == {
+        ("artifacts/shot.png", True),
+        ("result.json", False),
+    }
     image = get(inspector, f"/api/artifact?key=jobs/{job_id}/artifacts/shot.png")
     assert image.headers["Content-Type"] == "image/png" and image.content == png()
     assert get(inspector, "/api/jobs/no-such-job").status_code == 404
 
 
 def test_session_state_is_never_served(stack, inspector):
-    stack.client("s3").put_object(Bucket=stack.outputs["ArtifactsBucketName"],
-                                  Key="sessions/acct/state.json", Body=b'{"cookies": []}')
+    stack.client("s3").put_object(
+        Bucket=stack.outputs["ArtifactsBucketName"], Key="sessions/acct/state.json", Body=b'{"cookies": []}'
+    )
     for key in ("sessions/acct/state.json", "jobs/../sessions/acct/state.json"):
         response = get(inspector, f"/api/artifact?key={quote(key)}")
         assert response.status_code == 404
@@ -86,8 +89,9 @@ def test_redrive_needs_json_and_the_inspector_header(stack, inspector):
     assert form.status_code == 403
     no_header = requests.post(url, json={"messageId": message_id}, timeout=30)
     assert no_header.status_code == 403
-    bad = requests.post(url, data="[]", headers={"X-Inspector": "1", "Content-Type": "application/json"},
-                        timeout=30)
+    bad = requests.post(
+        url, data="[]", headers={"X-Inspector": "1", "Content-Type": "application/json"}, timeout=30
+    )
     assert bad.status_code == 400
     listed = {m["messageId"] for m in get(inspector, "/api/dlq").json()}
     assert message_id in listed  # nothing was redriven by the refused requests

@@ -23,8 +23,12 @@ def history(*specs: tuple) -> list[dict]:
     """Events as GetExecutionHistory returns them: (type, ms after start, details) chained by id."""
     events = []
     for index, (event_type, at_ms, details) in enumerate(specs, start=1):
-        event = {"id": index, "previousEventId": index - 1, "type": event_type,
-                 "timestamp": T0 + timedelta(milliseconds=at_ms)}
+        event = {
+            "id": index,
+            "previousEventId": index - 1,
+            "type": event_type,
+            "timestamp": T0 + timedelta(milliseconds=at_ms),
+        }
         if details is not None:
             event[_details_key(event_type)] = details
         events.append(event)
@@ -86,8 +90,11 @@ def test_the_fail_state_carries_the_execution_error():
 
 def test_transitions_are_the_path_taken():
     assert build_timeline(EVENTS).transitions == [
-        ("__start__", "Claim"), ("Claim", "RunBrowserTask"), ("RunBrowserTask", "MarkTimedOut"),
-        ("MarkTimedOut", "JobFailed")]
+        ("__start__", "Claim"),
+        ("Claim", "RunBrowserTask"),
+        ("RunBrowserTask", "MarkTimedOut"),
+        ("MarkTimedOut", "JobFailed"),
+    ]
 
 
 def test_events_are_attributed_to_their_state_with_elapsed_time():
@@ -100,17 +107,23 @@ def test_events_are_attributed_to_their_state_with_elapsed_time():
 def test_a_running_state_stays_running_and_a_succeeded_execution_ends_at_end():
     steps = [("ExecutionStarted", 0, {}), ("WaitStateEntered", 1, {"name": "WaitForLock"})]
     assert build_timeline(history(*steps)).state_status() == {"WaitForLock": "RUNNING"}
-    steps += [("WaitStateExited", 3000, {"name": "WaitForLock"}),
-              ("SucceedStateEntered", 3001, {"name": "Done"}), ("SucceedStateExited", 3001, {"name": "Done"}),
-              ("ExecutionSucceeded", 3002, {"output": "{}"})]
+    steps += [
+        ("WaitStateExited", 3000, {"name": "WaitForLock"}),
+        ("SucceedStateEntered", 3001, {"name": "Done"}),
+        ("SucceedStateExited", 3001, {"name": "Done"}),
+        ("ExecutionSucceeded", 3002, {"output": "{}"}),
+    ]
     timeline = build_timeline(history(*steps))
     assert timeline.state_status() == {"WaitForLock": "SUCCEEDED", "Done": "SUCCEEDED"}
     assert timeline.transitions[-1] == ("Done", "__end__")
 
 
 def test_an_aborted_execution_marks_the_open_state_failed():
-    events = history(("ExecutionStarted", 0, {}), ("WaitStateEntered", 1, {"name": "WaitForLock"}),
-                     ("ExecutionAborted", 500, None))
+    events = history(
+        ("ExecutionStarted", 0, {}),
+        ("WaitStateEntered", 1, {"name": "WaitForLock"}),
+        ("ExecutionAborted", 500, None),
+    )
     assert build_timeline(events).state_status() == {"WaitForLock": "FAILED"}
 
 

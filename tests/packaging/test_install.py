@@ -25,7 +25,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = home / "venv" / "bin" / "python"
     subprocess.run(
         [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)],
-        cwd=home, check=True, timeout=INSTALL_SECONDS,
+        cwd=home,
+        check=True,
+        timeout=INSTALL_SECONDS,
     )
     return home
 
@@ -77,5 +79,3 @@ def test_a_bad_job_is_refused_before_any_aws_call(installed: Path, tmp_path: Pat
 
     assert result.returncode == 2
     assert "'lockKey' is a required property" in result.stderr
-
-

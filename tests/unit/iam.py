@@ -21,10 +21,18 @@ from samtranslator.yaml_helper import yaml_parse
 from tests.conftest import ROOT
 
 SERVICE_PREFIX = {"stepfunctions": "states"}
-TABLE_ENV = {"JOBS_TABLE": "JobsTable", "LOCKS_TABLE": "LocksTable",
-             "INTERRUPTIONS_TABLE": "InterruptionsTable", "SESSIONS_TABLE": "SessionsTable"}
-TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
-                    "ConditionCheck": "ConditionCheckItem"}
+TABLE_ENV = {
+    "JOBS_TABLE": "JobsTable",
+    "LOCKS_TABLE": "LocksTable",
+    "INTERRUPTIONS_TABLE": "InterruptionsTable",
+    "SESSIONS_TABLE": "SessionsTable",
+}
+TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
 
 
 @dataclass(frozen=True)
@@ -99,9 +107,10 @@ def function_policies() -> dict[str, tuple[Statement, ...]]:
 def function_for_folder(folder: str) -> str:
     """functions/<folder>/ -> the logical id of the function built from it."""
     for logical_id, resource in yaml_parse((ROOT / "template.yaml").read_text())["Resources"].items():
-        if resource["Type"] == "AWS::Serverless::Function" and resource["Properties"]["CodeUri"].rstrip(
-            "/"
-        ) == f"functions/{folder}":
+        if (
+            resource["Type"] == "AWS::Serverless::Function"
+            and resource["Properties"]["CodeUri"].rstrip("/") == f"functions/{folder}"
+        ):
             return logical_id
     raise KeyError(folder)
 
@@ -131,8 +140,11 @@ def needs(service: str, operation: str, params: dict[str, Any], tables: dict[str
     prefix = SERVICE_PREFIX.get(service, service)
     if service == "dynamodb":
         if operation == "TransactWriteItems":
-            found = [Need(f"dynamodb:{TRANSACT_ACTIONS[kind]}", tables.get(body["TableName"]))
-                     for item in params["TransactItems"] for kind, body in item.items()]
+            found = [
+                Need(f"dynamodb:{TRANSACT_ACTIONS[kind]}", tables.get(body["TableName"]))
+                for item in params["TransactItems"]
+                for kind, body in item.items()
+            ]
         elif operation in ("BatchGetItem", "BatchWriteItem"):
             found = [Need(f"dynamodb:{operation}", tables.get(name)) for name in params["RequestItems"]]
         else:

@@ -35,8 +35,15 @@ SERVICE_ERROR = re.compile(
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
     bindir = Path(sys.executable).parent
-    return subprocess.run([str(bindir / cmd[0]), *cmd[1:]], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=240, check=False)
+    return subprocess.run(
+        [str(bindir / cmd[0]), *cmd[1:]],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
 
 
 def test_cfn_lint_reports_nothing():
@@ -190,8 +197,14 @@ def test_spot_needs_x86_rule_is_in_the_template():
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CapacityProvider"}, "FARGATE_SPOT"]}
 
 
-REQUIRED_OUTPUTS = {"StateMachineArn", "IntakeFunctionName", "IntakeQueueUrl", "JobsTableName",
-                    "DeadLetterQueueUrl", "ArtifactsBucketName"}
+REQUIRED_OUTPUTS = {
+    "StateMachineArn",
+    "IntakeFunctionName",
+    "IntakeQueueUrl",
+    "JobsTableName",
+    "DeadLetterQueueUrl",
+    "ArtifactsBucketName",
+}
 
 
 def test_outputs_name_everything_the_tools_look_up():
@@ -227,8 +240,10 @@ FARGATE_MEMORY_BY_CPU = {
     "4096": set(range(8192, 30720 + 1, 1024)),
 }
 PSEUDO_PARAMETERS = {
-    "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012",
-    "AWS::StackName": "browserjobs", "AWS::Partition": "aws",
+    "AWS::Region": "us-east-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "browserjobs",
+    "AWS::Partition": "aws",
 }
 
 
@@ -240,7 +255,7 @@ def _rule_value(node: object, parameters: dict[str, str]) -> object:
         return node
     if isinstance(node, list):
         return [_rule_value(item, parameters) for item in node]
-    (name, args), = node.items()
+    ((name, args),) = node.items()
     if name == "Ref":
         return {**PSEUDO_PARAMETERS, **parameters}[args]
     values = _rule_value(args, parameters)
@@ -264,8 +279,9 @@ def _refused_by(parameters: dict[str, str]) -> list[str]:
     for rule in TEMPLATE.get("Rules", {}).values():
         if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
             continue
-        refused += [a["AssertDescription"] for a in rule["Assertions"]
-                    if not _rule_value(a["Assert"], values)]
+        refused += [
+            a["AssertDescription"] for a in rule["Assertions"] if not _rule_value(a["Assert"], values)
+        ]
     return refused
 
 
@@ -311,6 +327,7 @@ def test_the_spot_rule_still_refuses_arm64():
 
 # ---------------------------------------------------------------- task tokens stay out of the logs
 
+
 def test_state_machine_logs_every_event_without_execution_data():
     """Execution data holds the task token: RunBrowserTask's parameters carry it in the container overrides,
     and the RunTask response echoes them. At level ALL with IncludeExecutionData every holder of
@@ -326,6 +343,7 @@ def test_state_machine_logs_every_event_without_execution_data():
 
 # ---------------------------------------------------------------- stack names the intake bucket can carry
 
+
 def test_stack_name_check_follows_the_template_bucket_name():
     from browserjobs.core import stack_names
 
@@ -334,11 +352,21 @@ def test_stack_name_check_follows_the_template_bucket_name():
     assert stack_names.MAX_STACK_NAME == 63 - len("-intake-123456789012-ap-southeast-1") == 28
 
 
-@pytest.mark.parametrize(("name", "valid"), [
-    ("browserjobs", True), ("browserjobs-prod", True), ("a" * 28, True),
-    ("BrowserJobs", False), ("a" * 29, False), ("jobs_prod", False), ("jobs-", False),
-    ("xn--jobs", False), ("sthree-jobs", False), ("amzn-s3-demo-jobs", False),
-])
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("browserjobs", True),
+        ("browserjobs-prod", True),
+        ("a" * 28, True),
+        ("BrowserJobs", False),
+        ("a" * 29, False),
+        ("jobs_prod", False),
+        ("jobs-", False),
+        ("xn--jobs", False),
+        ("sthree-jobs", False),
+        ("amzn-s3-demo-jobs", False),
+    ],
+)
 def test_stack_names_that_make_an_invalid_bucket_name_are_refused(name, valid):
     """S3 bucket naming rules: https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html"""
     from browserjobs.core import stack_names

@@ -131,17 +131,26 @@ def layout(definition: dict[str, Any]) -> dict[str, Any]:
             "label": {START: "Start", END: "End"}.get(node, node),
             "type": state.get("Type", "Terminal" if node in (START, END) else "?"),
             "resource": state.get("Resource", ""),
-            "x": centre[node] - widths[node] / 2, "y": MARGIN + level * (NODE_HEIGHT + Y_GAP),
-            "width": widths[node], "height": NODE_HEIGHT,
+            "x": centre[node] - widths[node] / 2,
+            "y": MARGIN + level * (NODE_HEIGHT + Y_GAP),
+            "width": widths[node],
+            "height": NODE_HEIGHT,
         }
     widest = max(box["x"] + box["width"] for box in boxes.values()) - MARGIN
     width = widest + 2 * MARGIN + BACK_EDGE_ROOM
     height = max(rank.values()) * (NODE_HEIGHT + Y_GAP) + NODE_HEIGHT + 2 * MARGIN
-    drawn = [_back_edge(edge, boxes, width, index) if edge in back
-             else _forward_edge(edge, [boxes[node] for node in chains[index]])
-             for index, edge in enumerate(edges)]
-    return {"nodes": [box for node, box in boxes.items() if node in rank], "edges": drawn,
-            "width": width, "height": height}
+    drawn = [
+        _back_edge(edge, boxes, width, index)
+        if edge in back
+        else _forward_edge(edge, [boxes[node] for node in chains[index]])
+        for index, edge in enumerate(edges)
+    ]
+    return {
+        "nodes": [box for node, box in boxes.items() if node in rank],
+        "edges": drawn,
+        "width": width,
+        "height": height,
+    }
 
 
 def _order(layers: dict[int, list[str]], chains: dict[int, list[str]]) -> None:
@@ -158,9 +167,11 @@ def _order(layers: dict[int, list[str]], chains: dict[int, list[str]]) -> None:
         neighbours, order = (up, levels) if sweep % 2 == 0 else (down, levels[::-1])
         for level in order:
             layer = layers[level]
+
             def key(node: str, neighbours: dict[str, list[str]] = neighbours) -> float:
                 near = [position[n] for n in neighbours.get(node, [])]
                 return sum(near) / len(near) if near else position[node]
+
             layer.sort(key=key)
             position.update((node, float(i)) for i, node in enumerate(layer))
 
@@ -176,17 +187,20 @@ def _reachable(edges: list[Edge]) -> set[str]:
     return seen
 
 
-def _place(layers: dict[int, list[str]], chains: dict[int, list[str]], widths: dict[str, float]) \
-        -> dict[str, float]:
+def _place(
+    layers: dict[int, list[str]], chains: dict[int, list[str]], widths: dict[str, float]
+) -> dict[str, float]:
     """Centres of the nodes: each pulled towards its neighbours (straight chains), order and gaps kept."""
     neighbours: dict[str, list[str]] = {}
     for chain in chains.values():
         for upper, lower in itertools.pairwise(chain):
             neighbours.setdefault(upper, []).append(lower)
             neighbours.setdefault(lower, []).append(upper)
+
     def gap(left: str, right: str) -> float:  # edges may run close together; boxes need room
-        return (widths[left] + widths[right]) / 2 + (X_GAP if min(widths[left], widths[right]) > DUMMY_WIDTH
-                                                     else EDGE_GAP)
+        return (widths[left] + widths[right]) / 2 + (
+            X_GAP if min(widths[left], widths[right]) > DUMMY_WIDTH else EDGE_GAP
+        )
 
     centre: dict[str, float] = {}
     for layer in layers.values():
@@ -212,8 +226,12 @@ def _place(layers: dict[int, list[str]], chains: dict[int, list[str]], widths: d
 
 def _edge(edge: Edge, back: bool, points: list[tuple[float, float]]) -> dict[str, Any]:
     return {
-        "source": edge.source, "target": edge.target, "kind": edge.kind, "label": edge.label,
-        "back": back, "points": [[round(x, 1), round(y, 1)] for x, y in points],
+        "source": edge.source,
+        "target": edge.target,
+        "kind": edge.kind,
+        "label": edge.label,
+        "back": back,
+        "points": [[round(x, 1), round(y, 1)] for x, y in points],
     }
 
 

@@ -45,8 +45,12 @@ class _OperatorErrors(TyperGroup):
             raise typer.Exit(1) from None
 
 
-app = typer.Typer(cls=_OperatorErrors, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Operate browserjobs: submit jobs, follow executions, redrive the DLQ.")
+app = typer.Typer(
+    cls=_OperatorErrors,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Operate browserjobs: submit jobs, follow executions, redrive the DLQ.",
+)
 dlq_app = typer.Typer(help="The job dead-letter queue.", no_args_is_help=True)
 locks_app = typer.Typer(help="Locks and slots (leases) in LocksTable.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Stored browser sessions.", no_args_is_help=True)
@@ -54,8 +58,15 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(locks_app, name="locks")
 app.add_typer(sessions_app, name="sessions")
 
-STATUS_STYLE = {"SUCCEEDED": "green", "FAILED": "red", "TIMED_OUT": "red", "ABORTED": "red",
-                "CAUGHT": "dark_orange", "RUNNING": "blue", "PENDING_REDRIVE": "blue"}
+STATUS_STYLE = {
+    "SUCCEEDED": "green",
+    "FAILED": "red",
+    "TIMED_OUT": "red",
+    "ABORTED": "red",
+    "CAUGHT": "dark_orange",
+    "RUNNING": "blue",
+    "PENDING_REDRIVE": "blue",
+}
 EXECUTION_STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 
 
@@ -88,8 +99,11 @@ def main_options(
 ) -> None:
     if local and endpoint_url:
         raise typer.BadParameter("use --local or --endpoint-url, not both")
-    ctx.obj = Target(stack_name=stack or default_stack_name(),
-                     endpoint_url=LOCAL_ENDPOINT if local else endpoint_url, region=region)
+    ctx.obj = Target(
+        stack_name=stack or default_stack_name(),
+        endpoint_url=LOCAL_ENDPOINT if local else endpoint_url,
+        region=region,
+    )
 
 
 @app.command()
@@ -136,15 +150,30 @@ def status(
     record, arn = jobs.resolve_execution(target, job_id)
     execution = jobs.describe_execution(target, arn)
     if as_json:
-        _print_json({"job": record, "execution": execution and {
-            k: v for k, v in execution.items() if k != "ResponseMetadata"}})
+        _print_json(
+            {
+                "job": record,
+                "execution": execution and {k: v for k, v in execution.items() if k != "ResponseMetadata"},
+            }
+        )
         return
     table = Table(show_header=False, box=None)
     record = record or {}
     table.add_row("job", f"[bold]{record.get('jobId', job_id)}[/]")
     table.add_row("status", _styled(record.get("status")))
-    for key in ("lockKey", "rateKey", "action", "onConflict", "waitReason", "createdAt", "updatedAt",
-                "claimedAt", "endedAt", "taskArn", "resultUri"):
+    for key in (
+        "lockKey",
+        "rateKey",
+        "action",
+        "onConflict",
+        "waitReason",
+        "createdAt",
+        "updatedAt",
+        "claimedAt",
+        "endedAt",
+        "taskArn",
+        "resultUri",
+    ):
         if record.get(key) is not None:
             table.add_row(key, str(record[key]))
     for key in ("error", "rejection", "summary", "interruptedBy"):
@@ -175,16 +204,24 @@ def history(
         raise OperatorError(f"no execution history for {arn}", exit_code=3)
     timeline = build_timeline(raw)
     if as_json:
-        _print_json({"executionArn": arn, "states": [run.to_json() for run in timeline.runs],
-                     "events": timeline.events})
+        _print_json(
+            {
+                "executionArn": arn,
+                "states": [run.to_json() for run in timeline.runs],
+                "events": timeline.events,
+            }
+        )
         return
     out.print(f"[bold]{arn}[/]")
     _print_runs(timeline)
     if events:
         _print_events(timeline.events)
     if timeline.execution_error:
-        out.print(f"\n[red bold]{timeline.execution_error}[/]: {timeline.execution_cause or ''}",
-                  markup=True, highlight=False)
+        out.print(
+            f"\n[red bold]{timeline.execution_error}[/]: {timeline.execution_cause or ''}",
+            markup=True,
+            highlight=False,
+        )
 
 
 def _print_runs(timeline: Any) -> None:
@@ -193,8 +230,15 @@ def _print_runs(timeline: Any) -> None:
         table.add_column(column)
     for run in timeline.runs:
         error = f"{run.error}: {(run.cause or '')[:200]}" if run.error else ""
-        table.add_row(run.name, run.type, _styled(run.status), run.entered_at.strftime("%H:%M:%S.%f")[:-3],
-                      _ms(run.duration_ms), str(run.retries) if run.retries else "", error)
+        table.add_row(
+            run.name,
+            run.type,
+            _styled(run.status),
+            run.entered_at.strftime("%H:%M:%S.%f")[:-3],
+            _ms(run.duration_ms),
+            str(run.retries) if run.retries else "",
+            error,
+        )
     out.print(table)
 
 
@@ -203,8 +247,9 @@ def _print_events(rows: list[dict[str, Any]]) -> None:
     for column in ("id", "elapsed", "type", "state", "detail"):
         table.add_column(column)
     for row in rows:
-        table.add_row(str(row["id"]), _ms(row["elapsed_ms"]), row["type"], row["state"] or "",
-                      event_summary(row))
+        table.add_row(
+            str(row["id"]), _ms(row["elapsed_ms"]), row["type"], row["state"] or "", event_summary(row)
+        )
     out.print(table)
 
 
@@ -234,8 +279,13 @@ def _follow(target: Target, job_id: str, deadline: float, interval: float) -> No
         if execution:
             for row in build_timeline(jobs.execution_history(target, arn)).events[shown:]:
                 shown += 1
-                out.print(f"{row['timestamp']:%H:%M:%S.%f}"[:-3], row["type"], row["state"] or "",
-                          event_summary(row), highlight=False)
+                out.print(
+                    f"{row['timestamp']:%H:%M:%S.%f}"[:-3],
+                    row["type"],
+                    row["state"] or "",
+                    event_summary(row),
+                    highlight=False,
+                )
             if execution["status"] in TERMINAL_STATUSES:
                 out.print(f"execution {_styled(execution['status'])}")
                 if execution["status"] != "SUCCEEDED":
@@ -266,8 +316,12 @@ def executions(
         table.add_column(column)
     for execution in found:
         stop = execution.get("stopDate")
-        table.add_row(execution["name"], _styled(execution["status"]),
-                      f"{execution['startDate']:%Y-%m-%d %H:%M:%S}", f"{stop:%H:%M:%S}" if stop else "")
+        table.add_row(
+            execution["name"],
+            _styled(execution["status"]),
+            f"{execution['startDate']:%Y-%m-%d %H:%M:%S}",
+            f"{stop:%H:%M:%S}" if stop else "",
+        )
     out.print(table)
 
 
@@ -289,8 +343,9 @@ def redrive_execution(
     if execution.get("redriveStatus") == "NOT_REDRIVABLE":
         raise OperatorError(f"not redrivable: {execution.get('redriveStatusReason', 'no reason given')}")
     if execution["status"] not in ("FAILED", "TIMED_OUT", "ABORTED"):
-        raise OperatorError(f"execution is {execution['status']}: only FAILED, TIMED_OUT or ABORTED ones "
-                            "can be redriven")
+        raise OperatorError(
+            f"execution is {execution['status']}: only FAILED, TIMED_OUT or ABORTED ones can be redriven"
+        )
     try:
         answer = target.client("stepfunctions").redrive_execution(executionArn=arn)
     except ClientError as error:
@@ -317,8 +372,14 @@ def dlq_list(
     for letter in letters:
         body = letter.to_json()
         error = body["error"] or {}
-        table.add_row(letter.message_id, body["jobId"] or "[red]no jobId[/]", body["status"] or "",
-                      str(error.get("Error", "")), str(error.get("Cause", ""))[:200], body["failedAt"] or "")
+        table.add_row(
+            letter.message_id,
+            body["jobId"] or "[red]no jobId[/]",
+            body["status"] or "",
+            str(error.get("Error", "")),
+            str(error.get("Cause", ""))[:200],
+            body["failedAt"] or "",
+        )
     out.print(table)
 
 
@@ -337,8 +398,11 @@ def dlq_redrive(
         if result.error:
             err.print(f"[red]✗[/] {result.message_id} ({result.job_id}): {result.error}", highlight=False)
         else:
-            out.print(f"[green]✓[/] {result.message_id}: {result.job_id} → [bold]{result.new_job_id}[/] "
-                      f"{result.execution_arn}", highlight=False)
+            out.print(
+                f"[green]✓[/] {result.message_id}: {result.job_id} → [bold]{result.new_job_id}[/] "
+                f"{result.execution_arn}",
+                highlight=False,
+            )
     if not results:
         out.print("the DLQ is empty")
     if any(result.error for result in results):
@@ -360,10 +424,14 @@ def locks_purge_expired(
         return
     swept = locks.sweep(target)
     for result in swept:
-        released = (["its lock"] if result.get("releasedLock") else []) + \
-            [f"slot {n}" for n in result.get("releasedSlots", [])]
-        out.print(f"{result['jobId']}: {'ended TIMED_OUT' if result['ended'] else 'had already ended'}, "
-                  f"released {', '.join(released) or 'nothing'}", highlight=False)
+        released = (["its lock"] if result.get("releasedLock") else []) + [
+            f"slot {n}" for n in result.get("releasedSlots", [])
+        ]
+        out.print(
+            f"{result['jobId']}: {'ended TIMED_OUT' if result['ended'] else 'had already ended'}, "
+            f"released {', '.join(released) or 'nothing'}",
+            highlight=False,
+        )
     out.print(f"swept {len(swept)} job(s) with an expired lease")
 
 
@@ -376,9 +444,13 @@ def sessions_upload(
     """Store an account's cookies, encrypted with the project's KMS key, where the worker loads them."""
     target = _target(ctx)
     outputs = target.outputs
-    store = SessionStore(s3=target.client("s3"), ddb=target.client("dynamodb"),
-                         bucket=outputs["ArtifactsBucketName"], table=outputs["SessionsTableName"],
-                         kms_key_id=outputs["KmsKeyArn"])
+    store = SessionStore(
+        s3=target.client("s3"),
+        ddb=target.client("dynamodb"),
+        bucket=outputs["ArtifactsBucketName"],
+        table=outputs["SessionsTableName"],
+        kms_key_id=outputs["KmsKeyArn"],
+    )
     try:
         uri = store.upload_cookies(account, json.loads(_read_text(cookies)), f"cli:{getpass.getuser()}")
     except ValueError as error:  # not JSON, not cookies, a bad account name

@@ -47,10 +47,17 @@ def expired_lease_holders(target: Target) -> dict[str, str | None]:
 def sweep(target: Target) -> list[dict[str, Any]]:
     """Run the cleanup function's scheduled sweep now, with its own permissions and logic."""
     function = target.outputs["CleanupFunctionName"]
-    event = {"version": "0", "id": f"cli-{time.time_ns()}", "detail-type": "Scheduled Event",
-             "source": "aws.events", "account": "", "region": target.session.region_name or "",
-             "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "resources": ["browserjobs-cli:locks-purge-expired"], "detail": {}}
+    event = {
+        "version": "0",
+        "id": f"cli-{time.time_ns()}",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "",
+        "region": target.session.region_name or "",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "resources": ["browserjobs-cli:locks-purge-expired"],
+        "detail": {},
+    }
     try:
         response = target.client("lambda").invoke(FunctionName=function, Payload=json.dumps(event).encode())
     except ClientError as error:

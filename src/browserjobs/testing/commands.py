@@ -49,8 +49,15 @@ def invoke(
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}", highlight=False)
     layers = invoker.layer_dirs(template, spec.logical_id)
-    outcome = invoker.run_handler(spec, layers, name, variables, payload, target.endpoint_url,
-                                  echo=lambda line: err.out(line, highlight=False))
+    outcome = invoker.run_handler(
+        spec,
+        layers,
+        name,
+        variables,
+        payload,
+        target.endpoint_url,
+        echo=lambda line: err.out(line, highlight=False),
+    )
     if outcome.error:
         err.print_json(json.dumps(outcome.error))
         raise typer.Exit(1)

@@ -72,8 +72,11 @@ def find_function(template: dict[str, Any], name: str) -> FunctionSpec:
 def _deployed_environment(target: Target, logical_id: str) -> tuple[str, dict[str, str]] | None:
     """The resolved variables of the deployed function, when the stack is there."""
     try:
-        pages = target.client("cloudformation").get_paginator("list_stack_resources").paginate(
-            StackName=target.stack_name)
+        pages = (
+            target.client("cloudformation")
+            .get_paginator("list_stack_resources")
+            .paginate(StackName=target.stack_name)
+        )
         resources = [resource for page in pages for resource in page["StackResourceSummaries"]]
         names = [r["PhysicalResourceId"] for r in resources if r["LogicalResourceId"] == logical_id]
         if not names:
