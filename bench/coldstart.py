@@ -10,7 +10,7 @@ Two interpreters: "Lambda-like" is what the deployed function loads, as close as
 Python 3.13, the layer built by functions/shared/Makefile (with this CPU's wheels instead of arm64 ones),
 the runtime's boto3/botocore in a folder of its own, site-packages off, nothing written to a bytecode
 cache (Lambda cannot write under /opt). "Local venv" is what the local stack's execution environments
-load: .venv's Python with functions/<name> and functions/shared on sys.path.
+load: .venv's Python with functions/<name> on PYTHONPATH and browserjobs.core installed.
 The package size comes from `sam build` in a temporary copy of the project: function zip + layer zip.
 """
 
@@ -120,11 +120,11 @@ def lambda_like() -> Interpreter | None:
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    return Interpreter("Lambda-like", python, ["-I", "-S", "-B"], [str(layer / "python"), str(runtime)])
+    return Interpreter("Lambda-like", python, ["-P", "-s", "-S", "-B"], [str(layer / "python"), str(runtime)])
 
 
 def local_venv() -> Interpreter:
-    return Interpreter("local venv", sys.executable, ["-I", "-B"], [str(ROOT / "functions/shared")])
+    return Interpreter("local venv", sys.executable, ["-P", "-s", "-B"], [])
 
 
 # --- events that take each handler's main path on the local stack ---------------------------------------
@@ -235,12 +235,14 @@ def _environment(bs: BenchStack, output: str, code_dir: Path) -> dict[str, str]:
 
 def probe(interpreter: Interpreter, code_dir: Path, env: dict[str, str], event: dict) -> dict[str, Any]:
     read_fd, write_fd = os.pipe()
-    request = {"paths": [str(code_dir), *interpreter.paths], "handler": "app.lambda_handler", "event": event}
+    request = {"handler": "app.lambda_handler", "event": event}
+    # The code folder, then the layer, as Lambda orders /var/task and /opt/python (-P: not this folder).
+    paths = os.pathsep.join([str(code_dir), *interpreter.paths])
     started = time.perf_counter()
     process = subprocess.run(
         [interpreter.python, *interpreter.flags, str(PROBE)],
         input=json.dumps(request).encode(),
-        env={**env, "_BENCH_RESULT_FD": str(write_fd)},
+        env={**env, "PYTHONPATH": paths, "_BENCH_RESULT_FD": str(write_fd)},
         cwd=code_dir,
         capture_output=True,
         pass_fds=(write_fd,),

@@ -1,7 +1,7 @@
 """One Lambda cold start in this fresh process: import the handler's module, then call it once.
 
-Run as a script (never imported): `python -I [-S] -B coldstart_probe.py` with a JSON request on stdin,
-{"paths": [code dir, layer, runtime...], "handler": "app.lambda_handler", "event": {...}}. Prints one JSON
+Run as a script (never imported): `python -P -s [-S] -B coldstart_probe.py` with PYTHONPATH = code dir, layer,
+runtime..., and a JSON request on stdin: {"handler": "app.lambda_handler", "event": {...}}. Prints one JSON
 line: import and first-call times (wall and this process's CPU), and the outcome (the result's first
 characters, or the error).
 """
@@ -35,7 +35,6 @@ class Context:
 
 def main():
     request = json.loads(sys.stdin.read())
-    sys.path[:0] = request["paths"]
     module_name, _, function_name = request["handler"].rpartition(".")
     started, started_cpu = time.perf_counter(), time.process_time()
     handler = getattr(importlib.import_module(module_name), function_name)

@@ -9,7 +9,7 @@ import argparse
 import shutil
 import sys
 
-from browserjobs.emulator.settings import REPO_ROOT
+from tests.conftest import ROOT
 
 from .report import table, write_json
 from .run import CI_JOBS, DEFAULT_IN_FLIGHT, configured_in_flight, configured_seed, configured_size, run
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"jobs delivered and not ended at once (default: $CHAOS_IN_FLIGHT or {DEFAULT_IN_FLIGHT})",
     )
     args = parser.parse_args(argv)
-    out = REPO_ROOT / "out" / "chaos"
+    out = ROOT / "out" / "chaos"
     logs = out / f"logs-{args.jobs}"
     shutil.rmtree(logs, ignore_errors=True)
     report = run(args.jobs, args.seed, logs, args.in_flight, say=lambda line: print(line, flush=True))

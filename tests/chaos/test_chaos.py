@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browserjobs.emulator.settings import REPO_ROOT
+from tests.conftest import ROOT
 
 from .plan import FAULTS, Role
 from .report import table, write_json
@@ -28,7 +28,7 @@ def test_every_job_is_accounted_for_once_and_no_invariant_breaks(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     report = run(SIZE, configured_seed(), tmp_path / "logs", configured_in_flight(), say=lambda line: None)
-    write_json(report, REPO_ROOT / "out" / "chaos" / f"chaos-{SIZE}.json")
+    write_json(report, ROOT / "out" / "chaos" / f"chaos-{SIZE}.json")
     with capsys.disabled():
         print("\n" + table(report))
 

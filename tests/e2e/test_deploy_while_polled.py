@@ -25,8 +25,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from browserjobs.core.stack_names import default_stack_name
-from browserjobs.emulator.settings import DUMMY_CREDENTIALS, REGION, REPO_ROOT
-from tests.conftest import template
+from browserjobs.emulator.settings import DUMMY_CREDENTIALS, REGION
+from tests.conftest import ROOT, template
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -72,7 +72,7 @@ def test_a_stack_polled_while_it_is_created_holds_each_resource_once_and_its_out
     env = {**os.environ, "LOCAL_PORT": str(port), "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "browserjobs.testing", "serve", "--port", str(port)],
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 import pytest
 
-from browserjobs.emulator.settings import REPO_ROOT
 from browserjobs.emulator.stack import LocalStack
 from browserjobs.testing.harness import new_id, poll
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -155,7 +155,7 @@ def test_serve_prints_how_to_use_it_and_ctrl_c_leaves_no_process(stack: LocalSta
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     serve = subprocess.Popen(
         [sys.executable, "-m", "browserjobs.testing", "serve", "--port", "0"],
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

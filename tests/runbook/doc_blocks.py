@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from browserjobs.emulator.settings import REPO_ROOT
+from tests.conftest import ROOT
 
-DOCS = (REPO_ROOT / "docs" / "RUNBOOK.md", REPO_ROOT / "docs" / "TROUBLESHOOTING.md")
+DOCS = (ROOT / "docs" / "RUNBOOK.md", ROOT / "docs" / "TROUBLESHOOTING.md")
 SHELLS = {"sh", "bash", "shell", "console"}
 FENCE = re.compile(r"^(?P<indent>\s*)```(?P<info>[^`]*)$")
 HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*$")

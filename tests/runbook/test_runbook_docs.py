@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from browserjobs.emulator.settings import REPO_ROOT
-from tests.conftest import template
+from tests.conftest import ROOT, template
 
 from .doc_blocks import DOCS, anchor, read_blocks, shell_blocks
 
@@ -39,7 +38,7 @@ def test_every_alarm_links_to_a_runbook_section_that_exists() -> None:
     }
     linked = {name: RUNBOOK_LINK.search(description) for name, description in alarms.items()}
     assert all(linked.values()), f"alarms without a runbook link: {[n for n, m in linked.items() if not m]}"
-    sections = anchors_of(REPO_ROOT / "docs" / "RUNBOOK.md")
+    sections = anchors_of(ROOT / "docs" / "RUNBOOK.md")
     assert {match["anchor"] for match in linked.values() if match} <= sections
     assert sections >= ALARM_SECTIONS
 

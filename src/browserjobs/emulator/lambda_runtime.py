@@ -82,7 +82,7 @@ class ExecutionEnvironment:
             "POWERTOOLS_TRACE_DISABLED": "true",
             "PYTHONUNBUFFERED": "1",
             "_LOCAL_FUNCTION_ARN": config.arn,
-            "_LOCAL_RUNTIME_PATH": os.pathsep.join(paths),
+            "PYTHONPATH": os.pathsep.join(paths),
             **(client_environment(endpoint_url) if endpoint_url else {}),  # no endpoint: AWS itself
             # As on Lambda: the execution role's temporary credentials, which the endpoint checks.
             **(ENFORCER.role_environment(config.role, config.name) if endpoint_url else {}),
@@ -91,7 +91,7 @@ class ExecutionEnvironment:
         read_fd, write_fd = os.pipe()
         env["_LOCAL_RUNTIME_FD"] = str(write_fd)
         self.process = launcher.spawn(
-            [sys.executable, str(BOOTSTRAP)],
+            [sys.executable, "-P", str(BOOTSTRAP)],
             env=env,
             cwd=config.source.code_dir,
             stdin=subprocess.PIPE,

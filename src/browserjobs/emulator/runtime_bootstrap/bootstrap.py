@@ -1,7 +1,7 @@
 """One Lambda execution environment: imports the handler once, then serves invocations until stdin closes.
 
-Run as a script (never imported), so its folder, which holds nothing else, is all it adds to sys.path;
-the function's code folder and its layers come first, as /var/task and /opt/python do on Lambda.
+Run as a script (never imported) with `python -P`, so its own folder is not on sys.path; PYTHONPATH puts the
+function's code folder and its layers first, as /var/task and /opt/python are on Lambda.
 Requests arrive on stdin and responses leave on the file descriptor in _LOCAL_RUNTIME_FD, one JSON object
 per line, so nothing the handler prints can be mistaken for a result.
 """
@@ -79,8 +79,6 @@ def _load_handler():
 
 def main():
     responses = os.fdopen(int(os.environ.pop("_LOCAL_RUNTIME_FD")), "w", buffering=1)
-    sys.path.remove(os.path.dirname(os.path.abspath(__file__)))
-    sys.path[:0] = os.environ.pop("_LOCAL_RUNTIME_PATH").split(os.pathsep)
     captured = []
     sys.stdout, sys.stderr = _Tee(sys.stdout, captured), _Tee(sys.stderr, captured)
     handler, init_error = _load_handler()
