@@ -130,7 +130,9 @@ def operator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
         _seed_intake_dlq(harness, site.url)
 
         workdir = tmp_path_factory.mktemp("operator")
-        (workdir / "events").symlink_to(Path(__file__).parents[2] / "events")
+        # The project folder (a checkout), as operators run these commands from.
+        for name in ("events", "template.yaml", "functions", "statemachines"):
+            (workdir / name).symlink_to(Path(__file__).parents[2] / name)
         (workdir / "cookies.json").write_text(
             json.dumps([{"name": "sid", "value": "local-only", "domain": "127.0.0.1", "path": "/"}])
         )

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from samtranslator.yaml_helper import yaml_parse  # parses !Ref, !GetAtt, !Sub like sam does
 
-from browserjobs.core.project import project_dir
+from browserjobs.core.project import PROJECT_DIR_VARIABLE, project_dir
 from browserjobs.emulator.lambda_runtime import ExecutionEnvironment, FunctionConfig
 from browserjobs.ops.outputs import OperatorError, Target
 
@@ -37,7 +37,9 @@ class FunctionSpec:
 def load_template(path: Path | None = None) -> dict[str, Any]:
     path = path or project_dir() / "template.yaml"
     if not path.is_file():
-        raise OperatorError(f"no template at {path}")
+        raise OperatorError(
+            f"no template at {path}: run from the project's folder or set {PROJECT_DIR_VARIABLE}", exit_code=2
+        )
     return yaml_parse(path.read_text())
 
 
