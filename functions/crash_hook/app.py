@@ -4,10 +4,8 @@ Every STOPPED task of the cluster comes here, including those that already repor
 failure: for them Step Functions answers that the token is no longer open, which is expected.
 """
 
-import json
 import logging
-from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -16,7 +14,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
 from browserjobs.core.aws import Clients
+from browserjobs.core.contract import TOKEN_CLOSED
 from browserjobs.core.ddb import error_code
+from browserjobs.core.task_events import StoppedTask
 from browserjobs.core.tracing import deferred_tracer
 
 logger = Logger()
@@ -29,52 +29,6 @@ tracer = deferred_tracer()
 metrics = Metrics()
 
 CLIENTS = Clients.create("stepfunctions")
-
-MAX_ERROR_CHARS = 256
-MAX_CAUSE_CHARS = 32_768
-# Step Functions' answers for a token that is closed already (completed, timed out, or unknown).
-TOKEN_CLOSED = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
-SPOT_INTERRUPTION = "SpotInterruption"
-
-
-@dataclass(frozen=True)
-class StoppedTask:
-    task_arn: str
-    token: str | None
-    job_id: str | None
-    stop_code: str
-    stopped_reason: str
-    containers: list[dict[str, Any]]
-
-    @classmethod
-    def from_detail(cls, detail: dict[str, Any]) -> Self:
-        env: dict[str, str] = {}
-        for override in (detail.get("overrides") or {}).get("containerOverrides") or []:
-            for variable in override.get("environment") or []:
-                env.setdefault(variable.get("name", ""), variable.get("value", ""))
-        return cls(
-            task_arn=detail.get("taskArn", ""),
-            token=env.get("TASK_TOKEN") or None,
-            job_id=env.get("JOB_ID") or None,
-            stop_code=detail.get("stopCode", ""),
-            stopped_reason=detail.get("stoppedReason", ""),
-            containers=[
-                {k: c[k] for k in ("name", "exitCode", "reason", "lastStatus") if k in c}
-                for c in detail.get("containers") or []
-            ],
-        )
-
-    def failure(self) -> tuple[str, str]:
-        """(error, cause) for SendTaskFailure, within the API's limits."""
-        error = "Worker.Interrupted" if self.stop_code == SPOT_INTERRUPTION else "Worker.Crashed"
-        cause = {
-            "taskArn": self.task_arn,
-            "exitCodes": {c.get("name", "?"): c.get("exitCode") for c in self.containers},
-            "stopCode": self.stop_code,
-            "stoppedReason": self.stopped_reason,
-            "containers": self.containers,
-        }
-        return error[:MAX_ERROR_CHARS], json.dumps(cause, ensure_ascii=False)[:MAX_CAUSE_CHARS]
 
 
 @tracer.capture_method

@@ -18,7 +18,7 @@ from browserjobs.core.schema import check_job
 from browserjobs.worker import actions
 from browserjobs.worker.config import WorkerConfig
 from browserjobs.worker.ecs_metadata import task_identity
-from browserjobs.worker.errors import ErrorName, ExitCode
+from browserjobs.worker.errors import WORKER_ERRORS, ExitCode
 from browserjobs.worker.lifecycle import deadline_anchor
 from browserjobs.worker.stop import StopFlag
 from tests.container.conftest import ROOT
@@ -165,9 +165,9 @@ def test_the_worker_reports_exactly_the_error_names_of_the_contract():
     )
     named = set(re.findall(r"`((?:Job|Worker|Site|Browser)\.[A-Za-z]+)`", contract))
     result_schema = json.loads((ROOT / "schemas" / "result.schema.json").read_text())
-    assert named - {"Worker.Crashed"} == {str(e) for e in ErrorName}  # Worker.Crashed is the crash hook's
+    assert named - {"Worker.Crashed"} == {str(e) for e in WORKER_ERRORS}  # Worker.Crashed: the crash hook's
     assert set(result_schema["properties"]["error"]["properties"]["Error"]["enum"]) == {
-        str(e) for e in ErrorName
+        str(e) for e in WORKER_ERRORS
     }
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from browserjobs.worker.errors import MAX_CAUSE_CHARS, ErrorName, ExitCode, JobFailure
+from browserjobs.core.contract import MAX_CAUSE_CHARS
+from browserjobs.worker.errors import WORKER_ERRORS, ErrorName, ExitCode, JobFailure
 from browserjobs.worker.heartbeat import Heartbeat
 from browserjobs.worker.stop import StopFlag
 from tests.container.stack import parked, poll
@@ -237,6 +238,6 @@ def test_a_cause_is_cut_to_fit_step_functions_and_stays_json():
 
 
 def test_every_error_name_has_its_own_exit_code():
-    codes = [ExitCode.BY_ERROR[name] for name in ErrorName]
-    assert len(set(codes)) == len(ErrorName)
+    codes = [ExitCode.BY_ERROR[name] for name in WORKER_ERRORS]
+    assert len(set(codes)) == len(WORKER_ERRORS) == len(ExitCode.BY_ERROR)
     assert not {ExitCode.SUCCEEDED, ExitCode.CONFIG_ERROR, ExitCode.CALLBACK_FAILED} & set(codes)

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from browserjobs.core.claim import ClaimContention, ClaimRequest, JobNotClaimable, claim
-from browserjobs.core.clock import FixedClock, iso_ms
+from browserjobs.core.clock import iso_ms
 from browserjobs.core.config import Settings
 from browserjobs.core.keys import bucket_key, lock_key, slot_key
+from tests.clocks import FixedClock
 
 pytestmark = pytest.mark.unit
 

@@ -33,12 +33,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from browserjobs.core.claim import ClaimContention, ClaimRequest, claim
-from browserjobs.core.clock import FixedClock, iso_ms, parse_iso
+from browserjobs.core.clock import iso_ms, parse_iso
 from browserjobs.core.config import Settings
 from browserjobs.core.keys import bucket_key, lock_key, slot_key
 from browserjobs.core.leases import release_if_owned
 from browserjobs.core.model import Status
 from browserjobs.core.records import set_terminal
+from tests.clocks import FixedClock
 from tests.unit.atomic_requests import atomic_requests
 
 pytestmark = pytest.mark.unit

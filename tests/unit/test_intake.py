@@ -17,6 +17,7 @@ from browserjobs.core.ids import (
     schedule_job_id,
     sqs_job_id,
 )
+from browserjobs.core.intake import MAX_OBJECT_BYTES
 from tests.conftest import EVENTS
 
 pytestmark = pytest.mark.unit
@@ -302,7 +303,7 @@ def test_an_email_without_a_job_is_rejected_and_the_email_kept(stack, intake, ev
 def test_an_object_over_the_size_limit_is_rejected_without_being_read(stack, intake, event, lambda_context):
     s3_event = event("intake-s3-job")
     s3_event["Records"][0]["s3"]["bucket"]["name"] = stack.intake_bucket  # the object does not exist
-    s3_event["Records"][0]["s3"]["object"]["size"] = intake.MAX_OBJECT_BYTES + 1
+    s3_event["Records"][0]["s3"]["object"]["size"] = MAX_OBJECT_BYTES + 1
 
     result = intake.lambda_handler(s3_event, lambda_context)["results"][0]
 

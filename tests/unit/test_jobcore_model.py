@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from browserjobs.core.clock import FixedClock, iso_ms, iso_seconds
+from browserjobs.core.clock import iso_ms, iso_seconds
 from browserjobs.core.config import ConfigError, Settings
 from browserjobs.core.dlq import dlq_message
 from browserjobs.core.ids import (
@@ -17,6 +17,7 @@ from browserjobs.core.ids import (
 )
 from browserjobs.core.keys import bucket_key, lock_key, slot_key, slot_keys, slot_number
 from browserjobs.core.model import Status, execution_arn, execution_input, with_defaults
+from tests.clocks import FixedClock
 
 pytestmark = pytest.mark.unit
 

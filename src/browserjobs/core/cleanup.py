@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from browserjobs.core.aws import Clients
 from browserjobs.core.clock import Clock, iso_ms, parse_iso
 from browserjobs.core.config import Settings
+from browserjobs.core.contract import MAX_CAUSE_CHARS, MAX_ERROR_CHARS, ErrorName, ExecutionStatus
 from browserjobs.core.ddb import error_code, expression_values, from_item
 from browserjobs.core.dlq import dlq_message, send_dlq_message
 from browserjobs.core.keys import LOCK_PREFIX, lock_key, slot_key
@@ -26,15 +27,12 @@ from browserjobs.core.records import get_job, set_terminal
 
 logger = logging.getLogger(__name__)
 
-MAX_ERROR_CHARS = 256
-MAX_CAUSE_CHARS = 32_768
 _EXECUTION_ERRORS = {
-    "FAILED": (Status.FAILED, "Execution.Failed"),
-    "TIMED_OUT": (Status.TIMED_OUT, "Execution.TimedOut"),
-    "ABORTED": (Status.FAILED, "Execution.Aborted"),
+    ExecutionStatus.FAILED: (Status.FAILED, ErrorName.EXECUTION_FAILED),
+    ExecutionStatus.TIMED_OUT: (Status.TIMED_OUT, ErrorName.EXECUTION_TIMED_OUT),
+    ExecutionStatus.ABORTED: (Status.FAILED, ErrorName.EXECUTION_ABORTED),
 }
 HANDLED_EXECUTION_STATUSES = frozenset(_EXECUTION_ERRORS)
-LEASE_EXPIRED = "Lease.Expired"
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,7 @@ def sweep(clients: Clients, settings: Settings, clock: Clock) -> list[dict[str, 
     for job_id, held_lock_key in sorted(jobs.items()):
         failure = Failure(
             status=Status.TIMED_OUT,
-            error=LEASE_EXPIRED,
+            error=ErrorName.LEASE_EXPIRED,
             cause=f"job {job_id} held its lease past timeoutSeconds + LEASE_GRACE_SECONDS "
             f"({settings.lease_grace_seconds}s); swept at {iso_ms(now_ms)}",
         )

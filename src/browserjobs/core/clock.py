@@ -18,19 +18,6 @@ class SystemClock:
         return time.time_ns() // 1_000_000
 
 
-class FixedClock:
-    """A clock that only moves when told to."""
-
-    def __init__(self, now_ms: int) -> None:
-        self._now_ms = now_ms
-
-    def now_ms(self) -> int:
-        return self._now_ms
-
-    def advance(self, seconds: float) -> None:
-        self._now_ms += round(seconds * 1000)
-
-
 def iso_ms(ms: int) -> str:
     """Record timestamps: ISO 8601 UTC with milliseconds and `Z`."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from browserjobs.core.contract import DEFAULT_HEARTBEAT_SECONDS, DEFAULT_TIMEOUT_SECONDS
+
 
 class ConfigError(RuntimeError):
     """A required setting is missing or malformed: the function cannot start."""
@@ -30,8 +32,8 @@ _NUMBERS = {
     "rate_burst": ("RATE_BURST", 10, 1),
     "max_concurrent_tasks": ("MAX_CONCURRENT_TASKS", 10, 1),
     "lease_grace_seconds": ("LEASE_GRACE_SECONDS", 120, 0),
-    "default_timeout_seconds": ("DEFAULT_TIMEOUT_SECONDS", 900, 10),
-    "default_heartbeat_seconds": ("DEFAULT_HEARTBEAT_SECONDS", 60, 2),
+    "default_timeout_seconds": ("DEFAULT_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS, 10),
+    "default_heartbeat_seconds": ("DEFAULT_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS, 2),
     "job_retention_days": ("JOB_RETENTION_DAYS", 90, 1),
     "lock_wait_initial_seconds": ("LOCK_WAIT_INITIAL_SECONDS", 1, 1),
     "lock_wait_max_delay_seconds": ("LOCK_WAIT_MAX_DELAY_SECONDS", 30, 1),
@@ -57,8 +59,8 @@ class Settings:
     rate_burst: int = 10
     max_concurrent_tasks: int = 10
     lease_grace_seconds: int = 120
-    default_timeout_seconds: int = 900
-    default_heartbeat_seconds: int = 60
+    default_timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS
+    default_heartbeat_seconds: int = DEFAULT_HEARTBEAT_SECONDS
     job_retention_days: int = 90
     lock_wait_initial_seconds: int = 1
     lock_wait_max_delay_seconds: int = 30

@@ -7,21 +7,12 @@ from enum import StrEnum
 from typing import Any
 
 from browserjobs.core.config import Settings
+from browserjobs.core.contract import CLAIMABLE_JOB_STATUSES, FINAL_JOB_STATUSES, JobStatus
 
-
-class Status(StrEnum):
-    SUBMITTED = "SUBMITTED"
-    WAITING = "WAITING"
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-    INTERRUPTED = "INTERRUPTED"
-    REJECTED = "REJECTED"
-
-
-TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.INTERRUPTED, Status.REJECTED})
-CLAIMABLE = frozenset({Status.SUBMITTED, Status.WAITING})
+# The job's statuses, under the names the job code has always used (defined in the contract).
+Status = JobStatus
+TERMINAL = FINAL_JOB_STATUSES
+CLAIMABLE = CLAIMABLE_JOB_STATUSES
 
 
 class WaitReason(StrEnum):

@@ -28,13 +28,13 @@ from moto.stepfunctions.parser.backend.execution import Execution
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
+from browserjobs.core.contract import FINAL_EXECUTION_STATUSES
 from browserjobs.emulator.faults import Faults
 from browserjobs.emulator.lambda_runtime import LambdaRuntime
 from browserjobs.emulator.settings import ACCOUNT_ID, REGION
 
 _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
-FINAL_EXECUTION_STATUSES = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 
 
 def _iso_now() -> str:

@@ -6,19 +6,25 @@ import os
 from pathlib import Path
 
 import browserjobs
+from browserjobs.core.contract import (
+    LOCAL_ACCOUNT_ID,
+    LOCAL_CREDENTIALS,
+    LOCAL_HOST,
+    LOCAL_PORT,
+    LOCAL_REGION,
+)
 
 # The folder this process imports browserjobs from: functions and workers the stack starts run the same code.
 IMPORT_ROOT = Path(browserjobs.__file__).resolve().parents[1]
-REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
-HOST = "127.0.0.1"
-DEFAULT_PORT = 4566
+REGION = LOCAL_REGION
+ACCOUNT_ID = LOCAL_ACCOUNT_ID
+HOST = LOCAL_HOST
+DEFAULT_PORT = LOCAL_PORT
 # Debian's chromium-headless-shell is the same build as its chromium, and what Playwright runs headless
 # in the worker image; local workers use it when it is installed (make setup installs it).
 HEADLESS_SHELL = Path("/usr/lib/chromium/chromium-headless-shell")
 FULL_CHROMIUM = Path("/usr/bin/chromium")
-# moto accepts any credentials; these make it obvious that nothing here reaches AWS.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec
+DUMMY_CREDENTIALS = LOCAL_CREDENTIALS
 
 
 def configured_port() -> int:

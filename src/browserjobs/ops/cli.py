@@ -20,12 +20,13 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from browserjobs.core.contract import FINAL_EXECUTION_STATUSES
 from browserjobs.core.ids import sqs_job_id
 from browserjobs.core.sessions import SessionStore
 from browserjobs.core.stack_names import default_stack_name
 from browserjobs.ops import dlq, jobs, locks
 from browserjobs.ops.outputs import LOCAL_ENDPOINT, OperatorError, Target
-from browserjobs.ops.timeline import TERMINAL_STATUSES, build_timeline, event_summary
+from browserjobs.ops.timeline import build_timeline, event_summary
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -286,7 +287,7 @@ def _follow(target: Target, job_id: str, deadline: float, interval: float) -> No
                     event_summary(row),
                     highlight=False,
                 )
-            if execution["status"] in TERMINAL_STATUSES:
+            if execution["status"] in FINAL_EXECUTION_STATUSES:
                 out.print(f"execution {_styled(execution['status'])}")
                 if execution["status"] != "SUCCEEDED":
                     raise typer.Exit(1)

@@ -16,10 +16,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from browserjobs.core.contract import LOCAL_CREDENTIALS, LOCAL_HOST, LOCAL_PORT, LOCAL_REGION
 from browserjobs.core.stack_names import DEFAULT_STACK
 
-LOCAL_ENDPOINT = "http://127.0.0.1:4566"
-LOCAL_REGION = "us-east-1"
+LOCAL_ENDPOINT = f"http://{LOCAL_HOST}:{LOCAL_PORT}"
 _CREATE_LOCK = threading.RLock()
 
 
@@ -60,8 +60,8 @@ class Target:
         if _is_loopback(self.endpoint_url):
             # The local stack accepts any credentials; do not send real ones to it.
             return boto3.session.Session(
-                aws_access_key_id="test",
-                aws_secret_access_key="test",  # noqa: S106  # nosec B106
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 region_name=region or LOCAL_REGION,
             )
         return boto3.session.Session(region_name=region)

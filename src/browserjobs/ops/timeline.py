@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-TERMINAL_STATUSES = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-
 # Events of a task attempt that failed; a later *Scheduled/*Started event in the same state is a retry.
 _ATTEMPT_FAILED = ("Failed", "TimedOut", "StartFailed", "SubmitFailed", "ScheduleFailed")
 _ATTEMPT_BEGIN = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from browserjobs.core.contract import FINAL_EXECUTION_STATUSES, FINAL_JOB_STATUSES
 from browserjobs.ops.jobs import describe_execution, execution_arn_for, get_job
 from browserjobs.ops.outputs import Target
 
 T = TypeVar("T")
-FINAL_EXECUTION = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
-FINAL_JOB = {"SUCCEEDED", "FAILED", "TIMED_OUT", "INTERRUPTED", "REJECTED"}
 
 
 class Deadline(AssertionError):
@@ -99,7 +98,7 @@ class Harness:
     def wait_for_execution_end(self, job_id: str, timeout: float) -> dict[str, Any]:
         def ended() -> dict[str, Any] | None:
             execution = self.execution(job_id)
-            return execution if execution and execution["status"] in FINAL_EXECUTION else None
+            return execution if execution and execution["status"] in FINAL_EXECUTION_STATUSES else None
 
         return poll(f"execution {job_id} ending", ended, timeout)
 
@@ -108,7 +107,7 @@ class Harness:
         started = time.monotonic()
         execution = self.wait_for_execution_end(job_id, timeout)
         remaining = max(timeout - (time.monotonic() - started), 1.0)
-        return self.wait_for_status(job_id, FINAL_JOB, remaining), execution
+        return self.wait_for_status(job_id, FINAL_JOB_STATUSES, remaining), execution
 
     def lock(self, lock_key: str) -> dict[str, Any] | None:
         table = self.target.table(self.outputs["LocksTableName"])

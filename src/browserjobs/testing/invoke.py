@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from samtranslator.yaml_helper import yaml_parse  # parses !Ref, !GetAtt, !Sub like sam does
 
+from browserjobs.core.contract import LOCAL_ACCOUNT_ID, LOCAL_REGION
 from browserjobs.core.project import PROJECT_DIR_VARIABLE, project_dir
 from browserjobs.emulator.lambda_runtime import ExecutionEnvironment, FunctionConfig
 from browserjobs.ops.outputs import OperatorError, Target
@@ -181,7 +182,7 @@ def run_handler(
 
     config = FunctionConfig(
         name=function_name,
-        arn=f"arn:aws:lambda:local:000000000000:function:{function_name}",
+        arn=f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{function_name}",
         handler=spec.handler,
         runtime="python3.13",
         timeout=spec.timeout,

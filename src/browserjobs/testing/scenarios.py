@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from browserjobs.core.contract import ErrorName
 from browserjobs.emulator.stack import LocalStack
 from browserjobs.testing.harness import Deadline, Harness, new_id, poll
 
@@ -192,7 +193,8 @@ def interrupt(ctx: Context, result: ScenarioResult) -> None:
     result.measurements["interrupt_to_stop_seconds"] = round(time.monotonic() - asked, 2)
     result.check("running job INTERRUPTED", superseded["status"] == "INTERRUPTED", superseded["status"])
     result.check(
-        "interruption names the newer job", superseded.get("error", {}).get("Error") == "Job.Interrupted"
+        "interruption names the newer job",
+        superseded.get("error", {}).get("Error") == ErrorName.JOB_INTERRUPTED,
     )
     interrupter = ctx.run(newer, "interrupter", result)
     result.check("newer job SUCCEEDED", interrupter["status"] == "SUCCEEDED", interrupter["status"])
@@ -282,7 +284,9 @@ def crash(ctx: Context, result: ScenarioResult) -> None:
     record = ctx.run(job, "crashed", result)
     result.check("job FAILED", record["status"] == "FAILED", record["status"])
     result.check(
-        "as Worker.Crashed", record.get("error", {}).get("Error") == "Worker.Crashed", record.get("error")
+        "as Worker.Crashed",
+        record.get("error", {}).get("Error") == ErrorName.WORKER_CRASHED,
+        record.get("error"),
     )
     task = ctx.harness.task(task_arn)
     stopped = task["stoppedAt"]

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from browserjobs.core.config import ConfigError, Settings
+from browserjobs.core.contract import DEFAULT_HEARTBEAT_SECONDS
 from browserjobs.worker.ecs_metadata import epoch_seconds
 
-DEFAULT_HEARTBEAT_SECONDS = 60
 REQUIRED = (
     "TASK_TOKEN",
     "JOB_ID",

@@ -1,25 +1,26 @@
-"""The classified errors a job can end with (docs/CONTRACTS.md) and the exit code of each."""
+"""The worker's classified errors (names in browserjobs.core.contract) and the exit code of each."""
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Any
 
-MAX_ERROR_CHARS = 256  # SendTaskFailure limits
-MAX_CAUSE_CHARS = 32_768
+from browserjobs.core.contract import MAX_CAUSE_CHARS, MAX_ERROR_CHARS, ErrorName
 
+__all__ = ["WORKER_ERRORS", "ErrorName", "ExitCode", "JobFailure"]
 
-class ErrorName(StrEnum):
-    INVALID_PARAMS = "Job.InvalidParams"
-    JOB_INTERRUPTED = "Job.Interrupted"
-    WORKER_INTERRUPTED = "Worker.Interrupted"
-    WORKER_TIMEOUT = "Worker.Timeout"
-    SITE_CLIENT_ERROR = "Site.ClientError"
-    SITE_SERVER_ERROR = "Site.ServerError"
-    SITE_RATE_LIMITED = "Site.RateLimited"
-    BROWSER_CRASHED = "Browser.Crashed"
-    WORKER_ERROR = "Worker.Error"
+# The errors the worker itself reports (result.json's error.Error, the SendTaskFailure error).
+WORKER_ERRORS = (
+    ErrorName.INVALID_PARAMS,
+    ErrorName.JOB_INTERRUPTED,
+    ErrorName.WORKER_INTERRUPTED,
+    ErrorName.WORKER_TIMEOUT,
+    ErrorName.SITE_CLIENT_ERROR,
+    ErrorName.SITE_SERVER_ERROR,
+    ErrorName.SITE_RATE_LIMITED,
+    ErrorName.BROWSER_CRASHED,
+    ErrorName.WORKER_ERROR,
+)
 
 
 class ExitCode:

@@ -9,12 +9,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from browserjobs.core.contract import TOKEN_CLOSED
 from browserjobs.core.ddb import error_code
 
 logger = logging.getLogger(__name__)
-
-# The task is over for Step Functions: heartbeats (and the job) are pointless from here on.
-TOKEN_REJECTED = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 
 
 class Heartbeat:
@@ -50,7 +48,7 @@ class Heartbeat:
                 self.sent += 1
             except ClientError as error:
                 code = error_code(error)
-                if code in TOKEN_REJECTED:
+                if code in TOKEN_CLOSED:  # the task is over: heartbeats (and the job) are pointless
                     self.rejected_by = code
                     logger.warning("heartbeats stop: Step Functions answered %s", code)
                     self._on_rejected(code)

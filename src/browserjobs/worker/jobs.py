@@ -10,14 +10,13 @@ from botocore.exceptions import ClientError
 
 from browserjobs.core.claim import LEASE_ITEM_TTL_PADDING_SECONDS
 from browserjobs.core.clock import SystemClock, iso_ms, iso_seconds
+from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS
 from browserjobs.core.ddb import attr, error_code, expression_values, from_item, plain
 from browserjobs.core.keys import lock_key
 from browserjobs.core.records import get_job
 from browserjobs.worker.errors import ErrorName, JobFailure
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_TIMEOUT_SECONDS = 900
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""The names, limits and defaults every part of browserjobs shares, each defined here once.
+
+The workflow (statemachines/job.asl.json), the handlers, the worker, the operator tools and the local stack
+import them from here; docs/CONTRACTS.md describes them and tests/unit/test_contract.py checks the workflow
+and the code against them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorName(StrEnum):
+    """The errors a job can end with: raised by the worker, the crash hook, the claim or the workflow."""
+
+    # The worker's (src/browserjobs/worker/errors.py gives each its exit code).
+    INVALID_PARAMS = "Job.InvalidParams"
+    JOB_INTERRUPTED = "Job.Interrupted"
+    WORKER_INTERRUPTED = "Worker.Interrupted"
+    WORKER_TIMEOUT = "Worker.Timeout"
+    SITE_CLIENT_ERROR = "Site.ClientError"
+    SITE_SERVER_ERROR = "Site.ServerError"
+    SITE_RATE_LIMITED = "Site.RateLimited"
+    BROWSER_CRASHED = "Browser.Crashed"
+    WORKER_ERROR = "Worker.Error"
+    # The crash hook's, for a task that stopped without a callback (a Spot reclaim is WORKER_INTERRUPTED).
+    WORKER_CRASHED = "Worker.Crashed"
+    # The claim function's: its exception's class name is the error Step Functions sees.
+    CLAIM_CONTENTION = "ClaimContention"
+    # The workflow's own Fail states.
+    LOCK_WAIT_TIMEOUT = "Job.LockWaitTimeout"
+    CLAIM_UNEXPECTED_OUTCOME = "Claim.UnexpectedOutcome"
+    # The cleanup's, for an execution that ended without recording its job, or a lease that ran out.
+    EXECUTION_FAILED = "Execution.Failed"
+    EXECUTION_TIMED_OUT = "Execution.TimedOut"
+    EXECUTION_ABORTED = "Execution.Aborted"
+    LEASE_EXPIRED = "Lease.Expired"
+
+
+# SendTaskFailure's limits: error at most 256 characters, cause at most 32,768
+# (https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskFailure.html).
+MAX_ERROR_CHARS = 256
+MAX_CAUSE_CHARS = 32_768
+
+# Step Functions' answers to a callback or heartbeat whose task token is closed already: the task completed,
+# timed out, or the token is unknown (API_SendTaskSuccess / API_SendTaskFailure / API_SendTaskHeartbeat).
+TOKEN_CLOSED = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+
+
+class JobStatus(StrEnum):
+    """A job record's `status` (JobsTable)."""
+
+    SUBMITTED = "SUBMITTED"
+    WAITING = "WAITING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    INTERRUPTED = "INTERRUPTED"
+    REJECTED = "REJECTED"
+
+
+FINAL_JOB_STATUSES = frozenset(
+    {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMED_OUT, JobStatus.INTERRUPTED, JobStatus.REJECTED}
+)
+CLAIMABLE_JOB_STATUSES = frozenset({JobStatus.SUBMITTED, JobStatus.WAITING})
+
+
+class ExecutionStatus(StrEnum):
+    """A Step Functions execution's status (API_DescribeExecution; PENDING_REDRIVE while a redrive starts)."""
+
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ABORTED = "ABORTED"
+    PENDING_REDRIVE = "PENDING_REDRIVE"
+
+
+FINAL_EXECUTION_STATUSES = frozenset(
+    {ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.ABORTED}
+)
+
+# A job's defaults when it names none (the stack parameters DefaultTimeoutSeconds and
+# DefaultHeartbeatSeconds default to the same values).
+DEFAULT_TIMEOUT_SECONDS = 900
+DEFAULT_HEARTBEAT_SECONDS = 60
+
+# The local stack (browserjobs.emulator) as its clients reach it: `browserjobs --local`, the harness, the
+# processes the stack starts. moto accepts any credentials; these make it plain that nothing reaches AWS.
+LOCAL_HOST = "127.0.0.1"
+LOCAL_PORT = 4566
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # nosec B105

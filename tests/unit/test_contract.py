@@ -1,0 +1,109 @@
+"""browserjobs.core.contract against the workflow and the code: every error name the workflow handles or
+ends with is in the contract, every name in the contract is raised by something, and no code spells one
+out instead of importing it."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+from browserjobs.core.claim import ClaimContention
+from browserjobs.core.cleanup import HANDLED_EXECUTION_STATUSES, failure_from_execution
+from browserjobs.core.contract import (
+    FINAL_EXECUTION_STATUSES,
+    FINAL_JOB_STATUSES,
+    TOKEN_CLOSED,
+    ErrorName,
+    ExecutionStatus,
+    JobStatus,
+)
+from browserjobs.worker.errors import ExitCode
+from tests.conftest import ROOT
+from tests.unit.test_template import SERVICE_ERROR
+
+ASL = json.loads((ROOT / "statemachines" / "job.asl.json").read_text())
+
+
+def _states(states: dict) -> list[dict]:
+    found = []
+    for state in states.values():
+        found.append(state)
+        for branch in state.get("Branches", []):
+            found += _states(branch["States"])
+    return found
+
+
+def _handled_by_workflow() -> set[str]:
+    names = set()
+    for state in _states(ASL["States"]):
+        for rule in state.get("Retry", []) + state.get("Catch", []):
+            names |= {name for name in rule["ErrorEquals"] if not SERVICE_ERROR.match(name)}
+    return names
+
+
+def _ended_with_by_workflow() -> set[str]:
+    """Fail states' errors and the errors Pass states record for the job (LockWaitTimedOut, ...)."""
+    names = set()
+    for state in _states(ASL["States"]):
+        if state.get("Type") == "Fail" and "Error" in state:
+            names.add(state["Error"])
+        if state.get("Type") == "Pass" and isinstance(state.get("Parameters", {}).get("Error"), str):
+            names.add(state["Parameters"]["Error"])
+    return names
+
+
+def test_every_error_the_workflow_handles_or_ends_with_is_in_the_contract():
+    names = _handled_by_workflow() | _ended_with_by_workflow()
+
+    assert names, "the workflow names no error of its own"
+    assert names <= {str(e) for e in ErrorName}, names - {str(e) for e in ErrorName}
+
+
+def test_every_error_in_the_contract_is_raised_by_something():
+    worker = set(ExitCode.BY_ERROR)
+    crash_hook = {ErrorName.WORKER_CRASHED, ErrorName.WORKER_INTERRUPTED}
+    claim = {ClaimContention.__name__}  # a Lambda's error name is its exception's class name
+    cleanup = {
+        failure_from_execution({"status": status, "executionArn": "arn"}).error
+        for status in HANDLED_EXECUTION_STATUSES
+    } | {ErrorName.LEASE_EXPIRED}
+    raised = {str(name) for name in worker | crash_hook | claim | cleanup | _ended_with_by_workflow()}
+
+    assert raised == {str(e) for e in ErrorName}
+
+
+def test_statuses_are_the_services_and_the_records():
+    assert {s.value for s in FINAL_EXECUTION_STATUSES} == {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+    assert ExecutionStatus.RUNNING not in FINAL_EXECUTION_STATUSES
+    assert JobStatus.RUNNING not in FINAL_JOB_STATUSES and JobStatus.WAITING not in FINAL_JOB_STATUSES
+    assert {"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"} == TOKEN_CLOSED
+
+
+def _string_constants(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    }
+
+
+def test_no_code_spells_out_an_error_name():
+    names = {str(e) for e in ErrorName} - {ClaimContention.__name__}
+    contract = ROOT / "src" / "browserjobs" / "core" / "contract.py"
+    spelled = {
+        str(path.relative_to(ROOT)): sorted(found)
+        for folder in (ROOT / "src", ROOT / "functions")
+        for path in folder.rglob("*.py")
+        if path != contract and (found := _string_constants(path) & names)
+    }
+    assert not spelled, f"import these from browserjobs.core.contract: {spelled}"
