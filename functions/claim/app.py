@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -13,11 +13,12 @@ from browserjobs.core.aws import Clients
 from browserjobs.core.claim import ClaimRequest, claim
 from browserjobs.core.clock import SystemClock
 from browserjobs.core.config import Settings
+from browserjobs.core.metrics import stage_metrics
 from browserjobs.core.tracing import deferred_tracer
 
 logger = Logger()
 tracer = deferred_tracer()
-metrics = Metrics()
+metrics = stage_metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"browserjobs.core"})
 
 SETTINGS = Settings.from_env().require("jobs_table", "locks_table")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
@@ -19,11 +19,12 @@ from browserjobs.core.aws import Clients
 from browserjobs.core.cleanup import HANDLED_EXECUTION_STATUSES, cleanup_job, failure_from_execution, sweep
 from browserjobs.core.clock import SystemClock
 from browserjobs.core.config import Settings
+from browserjobs.core.metrics import stage_metrics
 from browserjobs.core.tracing import deferred_tracer
 
 logger = Logger()
 tracer = deferred_tracer()
-metrics = Metrics()
+metrics = stage_metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"browserjobs.core"})
 
 SETTINGS = Settings.from_env().require("jobs_table", "locks_table", "job_dlq_url", "cluster_arn")

@@ -7,7 +7,7 @@ failure: for them Step Functions answers that the token is no longer open, which
 import logging
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from browserjobs.core.aws import Clients
 from browserjobs.core.contract import TOKEN_CLOSED
 from browserjobs.core.ddb import error_code
+from browserjobs.core.metrics import stage_metrics
 from browserjobs.core.task_events import StoppedTask
 from browserjobs.core.tracing import deferred_tracer
 
@@ -26,7 +27,7 @@ logger = Logger()
 for _sdk in ("botocore", "boto3", "urllib3", "s3transfer"):
     logging.getLogger(_sdk).setLevel(logging.WARNING)
 tracer = deferred_tracer()
-metrics = Metrics()
+metrics = stage_metrics()
 
 CLIENTS = Clients.create("stepfunctions")
 

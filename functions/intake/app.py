@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,6 +18,7 @@ from browserjobs.core import intake
 from browserjobs.core.aws import Clients
 from browserjobs.core.clock import SystemClock
 from browserjobs.core.config import Settings
+from browserjobs.core.metrics import stage_metrics
 from browserjobs.core.submit import Submission, SubmitStatus, submit
 from browserjobs.core.tracing import deferred_tracer
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = Logger()
 tracer = deferred_tracer()
-metrics = Metrics()
+metrics = stage_metrics()
 copy_config_to_registered_loggers(source_logger=logger, include={"browserjobs.core"})
 
 SETTINGS = Settings.from_env().require("jobs_table", "artifacts_bucket", "state_machine_arn")
@@ -65,7 +66,12 @@ def sqs_processor() -> BatchProcessor:
 def sqs_results(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
-    return process_partial_response(event, sqs_record_handler, sqs_processor(), context)
+    response = process_partial_response(event, sqs_record_handler, sqs_processor(), context)
+    # The partial-failure alarm divides these (template.yaml, IntakePartialFailureAlarm).
+    metrics.add_metric(name="IntakeRecords", unit=MetricUnit.Count, value=len(event["Records"]))
+    failed = len(response.get("batchItemFailures", []))
+    metrics.add_metric(name="IntakeRecordsFailed", unit=MetricUnit.Count, value=failed)
+    return response
 
 
 def s3_results(event: dict[str, Any]) -> dict[str, Any]:

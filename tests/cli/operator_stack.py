@@ -25,8 +25,8 @@ import boto3
 from browserjobs.emulator.deploy import FunctionSource
 from browserjobs.emulator.endpoint import Endpoint
 from browserjobs.emulator.lambda_runtime import LambdaRuntime
-from browserjobs.emulator.moto_gaps import InvokeResult, install_hooks
 from browserjobs.emulator.processes import Launcher, LogSink
+from browserjobs.emulator.shims import InvokeResult, install_hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"

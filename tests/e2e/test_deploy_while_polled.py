@@ -2,9 +2,10 @@
 
 moto's CloudFormation creates a resource the first time anything reads it; reads served while CreateStack
 is still creating used to create functions and the state machine a second time, and the Outputs then named
-the copies (browserjobs.emulator.moto_gaps, _shim_cloudformation_reads_during_create). This test runs the
-local stack the way a user does, in its own process, polls it from two threads from the first moment, and
-checks that the stack holds exactly the template's resources and that its Outputs are what the functions use.
+the copies (browserjobs.emulator.shims.cloudformation, shim_cloudformation_reads_during_create). This test
+runs the local stack the way a user does, in its own process, polls it from two threads from the first
+moment, and checks that the stack holds exactly the template's resources and that its Outputs are what the
+functions use.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ pytestmark = pytest.mark.unit
 RUNBOOK_LINK = re.compile(r"docs/RUNBOOK\.md#(?P<anchor>[\w-]+)")
 MARKDOWN_LINK = re.compile(r"\]\((?P<file>[\w./-]*?)(?:#(?P<anchor>[\w-]+))?\)")
 ALARM_SECTIONS = {
+    "the-composite-alarm",
+    "intake-partial-failures",
     "job-dlq-not-empty",
     "intake-dlq-not-empty",
     "intake-backlog",
@@ -34,7 +36,7 @@ def test_every_alarm_links_to_a_runbook_section_that_exists() -> None:
     alarms = {
         name: resource["Properties"]["AlarmDescription"]
         for name, resource in template()["Resources"].items()
-        if resource["Type"] == "AWS::CloudWatch::Alarm"
+        if resource["Type"] in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
     }
     linked = {name: RUNBOOK_LINK.search(description) for name, description in alarms.items()}
     assert all(linked.values()), f"alarms without a runbook link: {[n for n, m in linked.items() if not m]}"

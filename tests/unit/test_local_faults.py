@@ -171,7 +171,9 @@ def test_the_revision_a_run_task_names_is_deregistered(endpoint_faults: Any) -> 
     endpoint_faults("taskdef.deregistered=1")
     ecs = boto3.client("ecs", region_name="us-east-1", config=NO_RETRIES)
     try:
-        ecs.run_task(**run)  # refused once moto_gaps' INACTIVE shim is applied (the local stack applies it)
+        ecs.run_task(
+            **run
+        )  # refused once the INACTIVE shim (shims/ecs.py) is applied (the local stack applies it)
     except ClientError as error:
         assert error.response["Error"]["Message"] == "TaskDefinition is inactive"
     described = ecs.describe_task_definition(taskDefinition=run["taskDefinition"])["taskDefinition"]

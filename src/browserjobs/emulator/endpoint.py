@@ -8,7 +8,7 @@ import os
 import requests
 from moto.server import ThreadedMotoServer
 
-from browserjobs.emulator import access, moto_gaps
+from browserjobs.emulator import access, shims
 from browserjobs.emulator.settings import HOST
 
 
@@ -20,7 +20,7 @@ class Endpoint:
     def start(self) -> str:
         # One line per request would drown everything else; errors still surface through the clients.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        moto_gaps.apply()
+        shims.apply()
         access.install()
         self._server.start()
         host, port = self._server.get_host_and_port()

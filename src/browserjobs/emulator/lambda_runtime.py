@@ -30,9 +30,9 @@ from moto.awslambda.models import LambdaFunction
 
 from browserjobs.emulator.access import ENFORCER
 from browserjobs.emulator.deploy import FunctionSource
-from browserjobs.emulator.moto_gaps import InvokeResult
 from browserjobs.emulator.processes import Launcher, LogSink
 from browserjobs.emulator.settings import IMPORT_ROOT, client_environment
+from browserjobs.emulator.shims import InvokeResult
 
 BOOTSTRAP = Path(__file__).resolve().parent / "runtime_bootstrap" / "bootstrap.py"
 MAX_IDLE_ENVIRONMENTS = 4

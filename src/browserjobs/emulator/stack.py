@@ -27,15 +27,15 @@ from moto.events.models import Rule
 from moto.stepfunctions.parser.backend.execution import Execution
 
 from browserjobs.core.project import project_dir
-from browserjobs.emulator import deploy, faults, moto_gaps
+from browserjobs.emulator import deploy, faults, shims
 from browserjobs.emulator.access import ENFORCER
 from browserjobs.emulator.ecs_runner import WORKER_COMMAND, TaskRunner, configured_task_start_seconds
 from browserjobs.emulator.endpoint import Endpoint
 from browserjobs.emulator.eventbridge import EventBridge, Scheduler
 from browserjobs.emulator.lambda_runtime import LambdaRuntime
-from browserjobs.emulator.moto_gaps import InvokeResult
 from browserjobs.emulator.processes import Launcher, LogSink
 from browserjobs.emulator.settings import REGION, client_environment, configured_port, iam_enforced
+from browserjobs.emulator.shims import InvokeResult
 from browserjobs.emulator.sqs_poller import EventSourcePoller
 
 
@@ -67,7 +67,7 @@ class Timings:
         return self.endpoint_seconds + self.deploy_seconds
 
 
-class LocalStack(moto_gaps.RuntimeHooks):
+class LocalStack(shims.RuntimeHooks):
     def __init__(
         self,
         port: int | None = None,
@@ -115,7 +115,7 @@ class LocalStack(moto_gaps.RuntimeHooks):
             stack.down()
 
     def up(self) -> None:
-        if moto_gaps.hooks_installed():
+        if shims.hooks_installed():
             raise RuntimeError("a local stack already runs in this process: moto's backends are global")
         started = time.monotonic()
         self._stack = contextlib.ExitStack()
@@ -146,8 +146,8 @@ class LocalStack(moto_gaps.RuntimeHooks):
         )
         self._stack.callback(self.tasks.stop_all, 10.0)
         self._stack.callback(self.eventbridge.close)
-        moto_gaps.install_hooks(self)
-        self._stack.callback(moto_gaps.install_hooks, None)
+        shims.install_hooks(self)
+        self._stack.callback(shims.install_hooks, None)
 
         self.deployed = deploy.deploy(
             self.session(), self.endpoint_url, parameter_overrides=self._parameter_overrides
@@ -220,7 +220,7 @@ class LocalStack(moto_gaps.RuntimeHooks):
         """Fault injection: the task's processes are killed, as by the OOM killer."""
         self.tasks.crash(task_arn)
 
-    # --- moto_gaps.RuntimeHooks -------------------------------------------------------------------------
+    # --- shims.RuntimeHooks -------------------------------------------------------------------------
 
     def invoke_function(self, function: LambdaFunction, payload: bytes, invocation_type: str) -> InvokeResult:
         return self.runtime.invoke(function, payload, invocation_type)

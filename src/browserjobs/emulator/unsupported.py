@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,22 @@ def _put_alarm(client: Any, name: str, properties: dict[str, Any]) -> Created:
     client.put_metric_alarm(**alarm)
     described = client.describe_alarms(AlarmNames=[alarm["AlarmName"]])["MetricAlarms"][0]
     return alarm["AlarmName"], {"Arn": described["AlarmArn"]}
+
+
+def _put_composite_alarm(client: Any, name: str, properties: dict[str, Any]) -> Created:
+    alarm = {"AlarmName": name, **properties}
+    client.put_composite_alarm(**alarm)
+    described = client.describe_alarms(AlarmNames=[alarm["AlarmName"]], AlarmTypes=["CompositeAlarm"])
+    return alarm["AlarmName"], {"Arn": described["CompositeAlarms"][0]["AlarmArn"]}
+
+
+def _put_query_definition(client: Any, name: str, properties: dict[str, Any]) -> Created:
+    definition_id = client.put_query_definition(
+        name=properties["Name"],
+        queryString=properties["QueryString"],
+        logGroupNames=properties.get("LogGroupNames", []),
+    )["queryDefinitionId"]
+    return definition_id, {"QueryDefinitionId": definition_id}
 
 
 def _requires_tls(statement: dict[str, Any]) -> bool:
@@ -104,6 +121,24 @@ STAND_INS = (
         delete=lambda client, name, properties: client.delete_alarms(AlarmNames=[name]),
         name_property="AlarmName",
     ),
+    StandIn(
+        "AWS::CloudWatch::CompositeAlarm",
+        "cloudwatch",
+        why="moto has no PutCompositeAlarm and no CloudFormation model; the local stack adds the API "
+        "(shims/cloudwatch.py), and stores the alarm without evaluating it",
+        create=_put_composite_alarm,
+        delete=lambda client, name, properties: client.delete_alarms(AlarmNames=[name]),
+        name_property="AlarmName",
+    ),
+    StandIn(
+        "AWS::Logs::QueryDefinition",
+        "logs",
+        why="moto has no query definitions; the local stack adds the API (shims/logs.py)",
+        create=_put_query_definition,
+        delete=lambda client, definition_id, properties: client.delete_query_definition(
+            queryDefinitionId=definition_id
+        ),
+    ),
 )
 
 
@@ -136,7 +171,7 @@ def _model(stand_in: StandIn) -> type[CloudFormationModel]:
 
         @classmethod
         def has_cfn_attr(cls, attr: str) -> bool:
-            return attr == "Arn"
+            return attr in ("Arn", "QueryDefinitionId")
 
         def get_cfn_attribute(self, attribute_name: str) -> str:
             return self._attributes[attribute_name]
@@ -165,11 +200,15 @@ def _model(stand_in: StandIn) -> type[CloudFormationModel]:
     return Model
 
 
-_MODELS = [_model(stand_in) for stand_in in STAND_INS]
+_models: list[type[CloudFormationModel]] = []
+_models_lock = threading.Lock()
 
 
 def stand_in(template: dict[str, Any]) -> dict[str, Any]:
     """Make every resource type in a CloudFormation template creatable locally, or say which is not."""
+    with _models_lock:  # defined on first use, not on import: importing this module changes nothing
+        if not _models:
+            _models.extend(_model(stand_in) for stand_in in STAND_INS)
     # moto caches its type map from CloudFormationModel's subclasses; the models above are subclasses now.
     for cached in (parsing.get_model_list, parsing.get_model_map, parsing.get_name_type_map):
         cached.cache_clear()

@@ -249,7 +249,9 @@ def _report(
     callback = TaskCallback(aws("stepfunctions"), config.task_token)
     failure = outcome.failure
     if failure is not None:
-        logger.info("job failed: %s: %s", failure.error, failure.message)
+        # Structured fields for the saved Logs Insights queries (template.yaml, QueryDefinitions).
+        outcome_fields = {"outcome": "FAILED", "error": str(failure.error), "durationMs": duration_ms}
+        logger.info("job failed: %s: %s", failure.error, failure.message, extra=outcome_fields)
         accepted = callback.fail(failure.with_details(resultUri=artifacts.result_uri, taskArn=task_arn))
         return ExitCode.BY_ERROR[failure.error] if accepted else ExitCode.CALLBACK_FAILED
     summary: dict[str, Any] = {
@@ -260,5 +262,7 @@ def _report(
     }
     if len(json.dumps(outcome.data, default=str).encode()) < MAX_SUMMARY_DATA_BYTES:
         summary["data"] = outcome.data
-    logger.info("job succeeded in %d ms", duration_ms)
+    logger.info(
+        "job succeeded in %d ms", duration_ms, extra={"outcome": "SUCCEEDED", "durationMs": duration_ms}
+    )
     return ExitCode.SUCCEEDED if callback.succeed(summary) else ExitCode.CALLBACK_FAILED

@@ -1,4 +1,4 @@
-"""Each shim in src/browserjobs/emulator/moto_gaps.py against moto itself.
+"""Each shim in src/browserjobs/emulator/shims/ against moto itself.
 
 Every probe below runs a small scenario in moto and reports what it saw. The probes run twice, in fresh
 processes: against moto as installed (where each must still show the gap: when one of those assertions
@@ -36,7 +36,7 @@ class Recorder:
         self.statuses: list[str] = []
 
     def invoke_function(self, function: Any, payload: bytes, invocation_type: str) -> Any:
-        from browserjobs.emulator.moto_gaps import InvokeResult
+        from browserjobs.emulator.shims import InvokeResult
 
         self.invocations.append(invocation_type)
         return InvokeResult(payload=b'{"errorType": "ValueError"}', function_error="Unhandled")
@@ -737,10 +737,42 @@ def probe_ecs_integration_error_names() -> Any:
     return {"api error": api_error["error"], "failures": failures["error"]}
 
 
+def probe_composite_alarms() -> Any:
+    """PutCompositeAlarm, then the alarm as DescribeAlarms lists it (API_PutCompositeAlarm.html)."""
+    cloudwatch = _client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="dlq",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    try:
+        cloudwatch.put_composite_alarm(AlarmName="ops", AlarmRule='ALARM("dlq")', OKActions=["arn:topic"])
+    except Exception as error:
+        return type(error).__name__
+    found = cloudwatch.describe_alarms(AlarmTypes=["CompositeAlarm"])["CompositeAlarms"]
+    return [[alarm["AlarmName"], alarm["AlarmRule"], alarm["OKActions"]] for alarm in found]
+
+
+def probe_query_definitions() -> Any:
+    """PutQueryDefinition and DescribeQueryDefinitions by name prefix (API_PutQueryDefinition.html)."""
+    logs = _client("logs")
+    try:
+        logs.put_query_definition(name="stack/slow", queryString="fields @message", logGroupNames=["g"])
+    except Exception as error:
+        return type(error).__name__
+    found = logs.describe_query_definitions(queryDefinitionNamePrefix="stack/")["queryDefinitions"]
+    return [[d["name"], d["logGroupNames"]] for d in found]
+
+
 # Probes that need other gaps closed before they can show their own: name -> shims applied first.
 PREREQUISITES = {
-    "capacity_provider_strategy": ["_shim_integration_casing"],
-    "ecs_integration_error_names": ["_shim_integration_casing"],
+    "capacity_provider_strategy": ["shim_integration_casing"],
+    "ecs_integration_error_names": ["shim_integration_casing"],
 }
 NEEDS_RECORDER = {
     "s3_notification_invocation",
@@ -752,18 +784,18 @@ NEEDS_RECORDER = {
 def run_probes(patched: bool, names: list[str]) -> dict[str, Any]:
     from moto import mock_aws
 
-    from browserjobs.emulator import moto_gaps
+    from browserjobs.emulator import shims
 
     recorder = Recorder() if patched else None
     if patched:
-        moto_gaps.apply()
+        shims.apply()
     results = {}
     for name in names:
         if not patched:
             for shim in PREREQUISITES.get(name, []):
-                getattr(moto_gaps, shim)()
+                getattr(shims.stepfunctions, shim)()
         if recorder:
-            moto_gaps.install_hooks(recorder)
+            shims.install_hooks(recorder)
             recorder.__init__()
         with mock_aws(config=SFN_CONFIG):
             probe = globals()[f"probe_{name}"]
@@ -771,7 +803,7 @@ def run_probes(patched: bool, names: list[str]) -> dict[str, Any]:
                 results[name] = probe(recorder) if name in NEEDS_RECORDER else probe()
             except Exception as error:  # a probe that fails outright reports how
                 results[name] = f"{type(error).__name__}: {error}"
-        moto_gaps.install_hooks(None)
+        shims.install_hooks(None)
     return results
 
 
@@ -815,6 +847,8 @@ def shimmed() -> dict[str, Any]:
 _NO_DNS = "AttributeError: 'NetworkInterface' object has no attribute 'private_dns_name'"
 # probe -> (what moto still does, what AWS does and the shim gives)
 EXPECTED: dict[str, tuple[Any, Any]] = {
+    "composite_alarms": ("NotImplementedError", [["ops", 'ALARM("dlq")', ["arn:topic"]]]),
+    "query_definitions": ("NotImplementedError", [["stack/slow", ["g"]]]),
     "ecs_integration_casing": (
         {"status": "FAILED", "has_tasks": False},
         {"status": "SUCCEEDED", "has_tasks": True},
