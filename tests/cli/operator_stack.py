@@ -170,7 +170,16 @@ TEMPLATE: dict[str, Any] = {
                 "KeySchema": [{"AttributeName": "account", "KeyType": "HASH"}],
             },
         },
-        "IntakeQueue": {"Type": "AWS::SQS::Queue"},
+        "IntakeQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": ["IntakeDeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": 5,
+                }
+            },
+        },
+        "IntakeDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
         "JobDeadLetterQueue": {"Type": "AWS::SQS::Queue"},
         "InterruptQueue": {"Type": "AWS::SQS::Queue"},
         "ArtifactsBucket": {"Type": "AWS::S3::Bucket"},
@@ -192,6 +201,7 @@ TEMPLATE: dict[str, Any] = {
         "LocksTableName": {"Value": {"Ref": "LocksTable"}},
         "SessionsTableName": {"Value": {"Ref": "SessionsTable"}},
         "IntakeQueueUrl": {"Value": {"Ref": "IntakeQueue"}},
+        "IntakeDeadLetterQueueUrl": {"Value": {"Ref": "IntakeDeadLetterQueue"}},
         "DeadLetterQueueUrl": {"Value": {"Ref": "JobDeadLetterQueue"}},
         "InterruptQueueUrl": {"Value": {"Ref": "InterruptQueue"}},
         "ArtifactsBucketName": {"Value": {"Ref": "ArtifactsBucket"}},

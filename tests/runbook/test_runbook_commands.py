@@ -170,8 +170,8 @@ def _redrove_one(operator: Operator, stdout: str) -> None:
 
 
 def _emptied_the_intake_dlq(operator: Operator, stdout: str) -> None:
-    assert "invoked intake" in stdout and '"status": "STARTED"' in stdout
-    assert "intake failed again" not in stdout
+    assert "invoked intake with event" in stdout  # the S3 event, to intake directly
+    assert "COMPLETED: 1 of 1 moved" in stdout  # the queue message, back to IntakeQueue
     poll("the intake DLQ to be empty", lambda: _intake_dlq_depth(operator) == 0, 10)
 
 
@@ -180,7 +180,7 @@ CHECKS: dict[str, Check] = {
     "dlq redrive --all": _redrove_one,
     'status "$JOB_ID-r1"': _prints(lambda op: f"{op.failed_job}-r1"),
     "sessions upload": _prints(lambda op: "stored the session of 'acme-ops'"),
-    "lambda invoke --function-name": _emptied_the_intake_dlq,
+    "dlq redrive --intake": _emptied_the_intake_dlq,
     'history "$JOB_ID" --events': _prints(lambda op: "RunBrowserTask"),
     "s3 cp": _prints(lambda op: '"Site.ServerError"'),
 }

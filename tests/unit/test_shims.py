@@ -769,6 +769,29 @@ def probe_query_definitions() -> Any:
     return [[d["name"], d["logGroupNames"]] for d in found]
 
 
+def probe_message_move_tasks() -> Any:
+    """A DLQ's messages moved back to the queue that feeds it (API_StartMessageMoveTask.html)."""
+    import time
+
+    sqs = _client("sqs")
+    dlq = sqs.create_queue(QueueName="move-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})
+    source = sqs.create_queue(QueueName="move-source", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    for body in ("one", "two"):
+        sqs.send_message(QueueUrl=dlq, MessageBody=body)
+    try:
+        sqs.start_message_move_task(SourceArn=dlq_arn)
+    except Exception as error:
+        return type(error).__name__
+    deadline = time.monotonic() + PROBE_SECONDS
+    while (task := sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"][0])["Status"] == "RUNNING":
+        assert time.monotonic() < deadline, task
+        time.sleep(0.05)
+    moved = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10).get("Messages", [])
+    return {"status": task["Status"], "moved": sorted(m["Body"] for m in moved)}
+
+
 # Probes that need other gaps closed before they can show their own: name -> shims applied first.
 PREREQUISITES = {
     "capacity_provider_strategy": ["shim_integration_casing"],
@@ -847,6 +870,7 @@ def shimmed() -> dict[str, Any]:
 _NO_DNS = "AttributeError: 'NetworkInterface' object has no attribute 'private_dns_name'"
 # probe -> (what moto still does, what AWS does and the shim gives)
 EXPECTED: dict[str, tuple[Any, Any]] = {
+    "message_move_tasks": ("NotImplementedError", {"status": "COMPLETED", "moved": ["one", "two"]}),
     "composite_alarms": ("NotImplementedError", [["ops", 'ALARM("dlq")', ["arn:topic"]]]),
     "query_definitions": ("NotImplementedError", [["stack/slow", ["g"]]]),
     "ecs_integration_casing": (

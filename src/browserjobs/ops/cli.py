@@ -24,7 +24,7 @@ from browserjobs.core.contract import FINAL_EXECUTION_STATUSES
 from browserjobs.core.ids import sqs_job_id
 from browserjobs.core.sessions import SessionStore
 from browserjobs.core.stack_names import default_stack_name
-from browserjobs.ops import dlq, jobs, locks
+from browserjobs.ops import dlq, intake_dlq, jobs, locks
 from browserjobs.ops.outputs import LOCAL_ENDPOINT, OperatorError, Target
 from browserjobs.ops.timeline import build_timeline, event_summary
 
@@ -390,8 +390,21 @@ def dlq_redrive(
     message_id: Annotated[str | None, typer.Argument(help="The message to redrive.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Redrive every message.")] = False,
     start_deadline: Annotated[float, typer.Option(help="Seconds to wait for each new execution.")] = 60,
+    intake: Annotated[
+        bool, typer.Option("--intake", help="Redrive the intake DLQ instead (SQS message move task).")
+    ] = False,
+    rate: Annotated[int | None, typer.Option(help="--intake: messages per second at most.")] = None,
+    wait: Annotated[
+        float | None, typer.Option(help="--intake: follow the move task for up to this many seconds.")
+    ] = None,
 ) -> None:
-    """Re-submit failed jobs as <jobId>-r<n>; a message is deleted only once its new execution started."""
+    """Re-submit failed jobs as <jobId>-r<n>; a message is deleted only once its new execution started.
+
+    With --intake: invoke intake with the failed asynchronous events, then move the queue messages back to
+    IntakeQueue with an SQS message move task (`dlq moves` shows it, `dlq cancel-move` stops it)."""
+    if intake:
+        _redrive_intake(_target(ctx), rate, wait)
+        return
     if bool(message_id) == all_:
         raise OperatorError("give a MESSAGE_ID or --all", exit_code=2)
     results = dlq.redrive(_target(ctx), message_id, start_deadline)
@@ -408,6 +421,58 @@ def dlq_redrive(
         out.print("the DLQ is empty")
     if any(result.error for result in results):
         raise typer.Exit(1)
+
+
+def _redrive_intake(target: Target, rate: int | None, wait: float | None) -> None:
+    def say(line: str) -> None:
+        out.print(line, highlight=False)
+
+    outcome = intake_dlq.redrive(target, rate, say)
+    if outcome.task_handle is None:
+        out.print(f"no queue message in the intake DLQ ({len(outcome.invoked)} event(s) invoked on intake)")
+        return
+    out.print(f"moving {outcome.queued} message(s) back to IntakeQueue; task handle:", highlight=False)
+    out.print(outcome.task_handle, highlight=False, soft_wrap=True)
+    if wait is not None:
+        task = intake_dlq.wait_for_move(target, wait, say)
+        if task.get("Status") != "COMPLETED":
+            raise OperatorError(f"the move task ended {task.get('Status')}: {task.get('FailureReason', '')}")
+
+
+@dlq_app.command("moves")
+def dlq_moves(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The intake DLQ's recent message move tasks (newest first) and how far each got."""
+    tasks = intake_dlq.move_tasks(_target(ctx))
+    if as_json:
+        _print_json(tasks)
+        return
+    table = Table(title=f"{len(tasks)} move task(s) from the intake DLQ")
+    for column in ("status", "moved", "to move", "started", "handle (while running)", "failure"):
+        table.add_column(column)
+    for task in tasks:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(task.get("StartedTimestamp", 0) / 1000))
+        table.add_row(
+            _styled({"COMPLETED": "SUCCEEDED", "RUNNING": "RUNNING"}.get(task["Status"], "FAILED")),
+            str(task.get("ApproximateNumberOfMessagesMoved", 0)),
+            str(task.get("ApproximateNumberOfMessagesToMove", "?")),
+            started,
+            task.get("TaskHandle", "-"),
+            task.get("FailureReason", ""),
+        )
+    out.print(table)
+
+
+@dlq_app.command("cancel-move")
+def dlq_cancel_move(
+    ctx: typer.Context,
+    task_handle: Annotated[str, typer.Argument(help="The running task's handle (`dlq moves`).")],
+) -> None:
+    """Stop a running move task from the intake DLQ; what it moved stays in IntakeQueue."""
+    moved = intake_dlq.cancel(_target(ctx), task_handle)
+    out.print(f"cancelling: {moved} message(s) moved so far")
 
 
 @locks_app.command("purge-expired")

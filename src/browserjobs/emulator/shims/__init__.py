@@ -58,6 +58,7 @@ SHIMS = (
     stepfunctions.shim_ecs_integration_errors,
     cloudwatch.shim_put_composite_alarm,
     logs.shim_query_definitions,
+    sqs.shim_message_move_tasks,
 )
 
 _applied = False
