@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import botocore.session
+from botocore.exceptions import ClientError
 from moto.awslambda.models import LambdaFunction
 from moto.core.responses import EmptyResult
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
@@ -851,8 +852,6 @@ def _describe_started_task(client: Any, task: dict[str, Any], attempts: int = 5)
     instead of failing the state and leaving the started task running unseen."""
     import time
 
-    from botocore.exceptions import ClientError
-
     for attempt in range(attempts):
         try:
             return client.describe_tasks(cluster=task["clusterArn"], tasks=[task["taskArn"]])
@@ -873,8 +872,18 @@ class RunTaskFailures(Exception):
     """RunTask answered with failures and no task."""
 
 
+def _ecs_api_error_cause(ex: ClientError) -> str:
+    """An ECS API error (a ClientError) as Step Functions' ECS integration words its cause."""
+    metadata = ex.response.get("ResponseMetadata", {})
+    return (
+        f"{ex.response['Error'].get('Message', '')} (Service: AmazonECS; "
+        f"Status Code: {metadata.get('HTTPStatusCode')}; "
+        f"Error Code: {ex.response['Error'].get('Code')}; "
+        f"Request ID: {metadata.get('RequestId')}; Proxy: null)"
+    )
+
+
 def _shim_ecs_integration_errors() -> None:
-    from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.api import TaskFailedEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 
@@ -909,14 +918,7 @@ def _shim_ecs_integration_errors() -> None:
         if isinstance(ex, RunTaskFailures):
             error, cause = ECS_RUN_TASK_FAILURES_ERROR, str(ex)
         elif isinstance(ex, ClientError):
-            metadata = ex.response.get("ResponseMetadata", {})
-            error = ECS_API_ERROR
-            cause = (
-                f"{ex.response['Error'].get('Message', '')} (Service: AmazonECS; "
-                f"Status Code: {metadata.get('HTTPStatusCode')}; "
-                f"Error Code: {ex.response['Error'].get('Code')}; "
-                f"Request ID: {metadata.get('RequestId')}; Proxy: null)"
-            )
+            error, cause = ECS_API_ERROR, _ecs_api_error_cause(ex)
         else:
             return original_from_error(self, env, ex)
         return FailureEvent(
