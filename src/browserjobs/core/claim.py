@@ -294,10 +294,11 @@ def claim(ddb: Any, settings: Settings, request: ClaimRequest, clock: Clock) -> 
         )
         decision = decide(request, leases, settings, now_ms)
         if isinstance(decision, Plan):
-            decision = _commit(ddb, settings, request, decision)
-            if decision is None:
+            committed = _commit(ddb, settings, request, decision)
+            if committed is None:
                 logger.info("claim race on attempt %d for %s; reading again", attempt, request.job_id)
                 continue
+            decision = committed
         outcome = Outcome(decision["outcome"])
         if outcome is not Outcome.CLAIMED:
             set_waiting(ddb, settings.jobs_table, request.job_id, WaitReason(outcome), now_ms)

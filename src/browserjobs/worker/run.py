@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from playwright.async_api import Browser, BrowserContext, Error, async_playwright
 
@@ -22,6 +22,9 @@ from browserjobs.worker.errors import ErrorName, JobFailure
 from browserjobs.worker.jobs import Job
 from browserjobs.worker.stop import StopFlag
 from browserjobs.worker.supervisor import supervise
+
+if TYPE_CHECKING:
+    from browserjobs.worker.aws import Service
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,7 +50,7 @@ class RunSettings:
     policy: EgressPolicy
     chromium_path: str | None
     deadline: float  # time.monotonic() value
-    aws: Callable[[str], Any]
+    aws: Callable[[Service], Any]
 
 
 async def run_in_browser(
