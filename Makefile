@@ -69,11 +69,12 @@ $(SCAN_STAMP): requirements-scan.txt
 	@$(SCAN)/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
 	@touch $(SCAN_STAMP)
 
-lint: setup $(SCAN_STAMP) ## cfn-lint (+ serverless rules), sam validate --lint, ruff, checkov, bandit
+lint: setup $(SCAN_STAMP) ## cfn-lint (+ serverless rules), sam validate --lint, ruff, mypy, checkov, bandit
 	$(SCAN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 	sam validate --lint
 	ruff check .
 	ruff format --check .
+	$(PY) -m mypy
 	$(PY) .checkov/translate.py template.yaml $(SCANNED_TEMPLATE)
 	$(CHECKOV) --framework cloudformation dockerfile --external-checks-dir .checkov/checks \
 		-f $(SCANNED_TEMPLATE) -f container/Dockerfile

@@ -8,11 +8,17 @@ call needs them.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
-_RETRIES = {"mode": "standard", "max_attempts": 5}
-_SERVICES = {"ddb": "dynamodb", "s3": "s3", "sqs": "sqs", "ecs": "ecs", "sfn": "stepfunctions"}
-_FIELDS = {service: field for field, service in _SERVICES.items()}
+Service = Literal["dynamodb", "s3", "sqs", "ecs", "stepfunctions"]
+_SERVICES: dict[str, Service] = {
+    "ddb": "dynamodb",
+    "s3": "s3",
+    "sqs": "sqs",
+    "ecs": "ecs",
+    "sfn": "stepfunctions",
+}
+_FIELDS: dict[str, str] = {service: field for field, service in _SERVICES.items()}
 
 
 class Clients:
@@ -36,7 +42,7 @@ class Clients:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(_SERVICES[field], config=Config(retries=_RETRIES))
+        return boto3.client(_SERVICES[field], config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
     @cached_property
     def ddb(self) -> Any:

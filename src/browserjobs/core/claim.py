@@ -185,99 +185,104 @@ def free_slot(job_id: str, slots: dict[int, dict[str, Any]], max_slots: int, now
 def transact_items(request: ClaimRequest, plan: Plan, settings: Settings) -> list[dict[str, Any]]:
     """[bucket, lock, slot, job]: the order CancellationReasons are read in."""
     table = settings.locks_table
-    now_s = plan.claimed_at_ms // 1000
     lease_ttl = plan.lease_expires_epoch + LEASE_ITEM_TTL_PADDING_SECONDS
-    claimed_at = iso_ms(plan.claimed_at_ms)
-    lease_expires_at = iso_seconds(plan.lease_expires_epoch)
-    free_or_mine = "attribute_not_exists(pk) OR leaseExpiresAtEpoch <= :now OR jobId = :jobId"
-    lease_values = expression_values(now=now_s, jobId=request.job_id)
+    lease_values = expression_values(now=plan.claimed_at_ms // 1000, jobId=request.job_id)
+    lock = {
+        "pk": lock_key(request.lock_key),
+        "jobId": request.job_id,
+        "executionArn": request.execution_arn,
+        "slot": slot_key(plan.slot),
+        "claimedAt": iso_ms(plan.claimed_at_ms),
+        "leaseExpiresAt": iso_seconds(plan.lease_expires_epoch),
+        "leaseExpiresAtEpoch": plan.lease_expires_epoch,
+        "expiresAt": lease_ttl,
+    }
+    slot = {
+        "pk": slot_key(plan.slot),
+        "jobId": request.job_id,
+        "lockKey": request.lock_key,
+        "leaseExpiresAtEpoch": plan.lease_expires_epoch,
+        "expiresAt": lease_ttl,
+    }
+    return [
+        _bucket_put(request, plan, settings),
+        _lease_put(table, lock, lease_values),
+        _lease_put(table, slot, lease_values),
+        _job_update(request, plan, settings),
+    ]
+
+
+def _bucket_put(request: ClaimRequest, plan: Plan, settings: Settings) -> dict[str, Any]:
+    """The bucket after the take, written only if nobody took from it since it was read."""
+    now_s = plan.claimed_at_ms // 1000
     policy = policy_of(settings)
     seconds_to_full = policy.burst * 60 // policy.rate_per_minute + 1
-
     previous = plan.previous_bucket
     if previous is None:
-        bucket_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
     else:
         # (refilledAtMs, tokens) is the bucket's version: within one millisecond tokens only fall,
         # so the pair never repeats and a concurrent take always fails this condition.
-        bucket_condition = {
+        condition = {
             "ConditionExpression": "refilledAtMs = :refilledAtMs AND tokens = :tokens",
             "ExpressionAttributeValues": expression_values(
                 refilledAtMs=previous["refilledAtMs"], tokens=previous["tokens"]
             ),
         }
+    return {
+        "Put": {
+            "TableName": settings.locks_table,
+            "Item": to_item(
+                {
+                    "pk": bucket_key(request.rate_key),
+                    "tokens": tokens_to_decimal(plan.bucket.units),
+                    "refilledAtMs": plan.bucket.refilled_at_ms,
+                    "expiresAt": now_s + seconds_to_full + BUCKET_TTL_PADDING_SECONDS,
+                }
+            ),
+            **condition,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+_FREE_OR_MINE = "attribute_not_exists(pk) OR leaseExpiresAtEpoch <= :now OR jobId = :jobId"
+
+
+def _lease_put(table: str, item: dict[str, Any], lease_values: dict[str, Any]) -> dict[str, Any]:
+    """A lock or slot item, written only if it is absent, expired or already this job's."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_item(item),
+            "ConditionExpression": _FREE_OR_MINE,
+            "ExpressionAttributeValues": lease_values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def _job_update(request: ClaimRequest, plan: Plan, settings: Settings) -> dict[str, Any]:
+    """The job RUNNING, if it is still claimable."""
+    claimed_at = iso_ms(plan.claimed_at_ms)
     claimable = {f"c_{s}": str(s) for s in CLAIMABLE}
-    return [
-        {
-            "Put": {
-                "TableName": table,
-                "Item": to_item(
-                    {
-                        "pk": bucket_key(request.rate_key),
-                        "tokens": tokens_to_decimal(plan.bucket.units),
-                        "refilledAtMs": plan.bucket.refilled_at_ms,
-                        "expiresAt": now_s + seconds_to_full + BUCKET_TTL_PADDING_SECONDS,
-                    }
-                ),
-                **bucket_condition,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        },
-        {
-            "Put": {
-                "TableName": table,
-                "Item": to_item(
-                    {
-                        "pk": lock_key(request.lock_key),
-                        "jobId": request.job_id,
-                        "executionArn": request.execution_arn,
-                        "slot": slot_key(plan.slot),
-                        "claimedAt": claimed_at,
-                        "leaseExpiresAt": lease_expires_at,
-                        "leaseExpiresAtEpoch": plan.lease_expires_epoch,
-                        "expiresAt": lease_ttl,
-                    }
-                ),
-                "ConditionExpression": free_or_mine,
-                "ExpressionAttributeValues": lease_values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        },
-        {
-            "Put": {
-                "TableName": table,
-                "Item": to_item(
-                    {
-                        "pk": slot_key(plan.slot),
-                        "jobId": request.job_id,
-                        "lockKey": request.lock_key,
-                        "leaseExpiresAtEpoch": plan.lease_expires_epoch,
-                        "expiresAt": lease_ttl,
-                    }
-                ),
-                "ConditionExpression": free_or_mine,
-                "ExpressionAttributeValues": lease_values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        },
-        {
-            "Update": {
-                "TableName": settings.jobs_table,
-                "Key": {"jobId": attr(request.job_id)},
-                "UpdateExpression": "SET #status = :running, claimedAt = :claimedAt, updatedAt = :claimedAt, "
-                "executionArn = :executionArn REMOVE waitReason",
-                "ConditionExpression": "#status IN (" + ", ".join(f":{k}" for k in claimable) + ")",
-                "ExpressionAttributeNames": {"#status": "status"},
-                "ExpressionAttributeValues": expression_values(
-                    running=str(Status.RUNNING),
-                    claimedAt=claimed_at,
-                    executionArn=request.execution_arn,
-                    **claimable,
-                ),
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        },
-    ]
+    return {
+        "Update": {
+            "TableName": settings.jobs_table,
+            "Key": {"jobId": attr(request.job_id)},
+            "UpdateExpression": "SET #status = :running, claimedAt = :claimedAt, updatedAt = :claimedAt, "
+            "executionArn = :executionArn REMOVE waitReason",
+            "ConditionExpression": "#status IN (" + ", ".join(f":{k}" for k in claimable) + ")",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": expression_values(
+                running=str(Status.RUNNING),
+                claimedAt=claimed_at,
+                executionArn=request.execution_arn,
+                **claimable,
+            ),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
 
 
 def claim(ddb: Any, settings: Settings, request: ClaimRequest, clock: Clock) -> dict[str, Any]:
@@ -289,10 +294,11 @@ def claim(ddb: Any, settings: Settings, request: ClaimRequest, clock: Clock) -> 
         )
         decision = decide(request, leases, settings, now_ms)
         if isinstance(decision, Plan):
-            decision = _commit(ddb, settings, request, decision)
-            if decision is None:
+            committed = _commit(ddb, settings, request, decision)
+            if committed is None:
                 logger.info("claim race on attempt %d for %s; reading again", attempt, request.job_id)
                 continue
+            decision = committed
         outcome = Outcome(decision["outcome"])
         if outcome is not Outcome.CLAIMED:
             set_waiting(ddb, settings.jobs_table, request.job_id, WaitReason(outcome), now_ms)

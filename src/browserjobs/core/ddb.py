@@ -6,6 +6,7 @@ cancellation reasons it returns, which come back in attribute-value form.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -51,7 +52,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def attr(value: Any) -> dict[str, Any]:
+def attr(value: Any) -> Mapping[str, Any]:
     return _serializer().serialize(_to_dynamo(value))
 
 
@@ -59,7 +60,7 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: attr(v) for k, v in values.items() if v is not None}
 
 
-def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
+def from_item(item: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """An item as Python values; numbers stay Decimal (exact) until `plain` is asked for."""
     if item is None:
         return None
@@ -72,3 +73,9 @@ def expression_values(**values: Any) -> dict[str, Any]:
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def condition_failed_item(exc: ClientError) -> dict[str, Any] | None:
+    """What a failed condition returned (ReturnValuesOnConditionCheckFailure=ALL_OLD), as Python values."""
+    item = exc.response.get("Item")  # not in botocore's type of the error response: DynamoDB's alone
+    return from_item(item) if isinstance(item, dict) else None

@@ -9,7 +9,7 @@ stdlib `email` package; an unknown charset falls back to UTF-8 with replacement 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 from email.policy import EmailPolicy
 from typing import Any
@@ -64,15 +64,13 @@ def parse_email(data: bytes) -> EmailJob:
     message = BytesParser(policy=POLICY).parsebytes(data)
     if not isinstance(message, EmailMessage):
         raise TypeError("the default policy parses into EmailMessage")
-    headers = {
-        "message_id": _header(message, "Message-ID") or None,
-        "sender": _sender(message),
-        "subject": _header(message, "Subject"),
-    }
+    message_id = _header(message, "Message-ID") or None
+    sender = _sender(message)
+    subject = _header(message, "Subject")
     try:
-        return EmailJob(body=_job_from(message), **headers)
+        return EmailJob(body=_job_from(message), message_id=message_id, sender=sender, subject=subject)
     except JobRejected as rejection:
-        return EmailJob(body=None, rejection=rejection, **headers)
+        return EmailJob(body=None, message_id=message_id, sender=sender, subject=subject, rejection=rejection)
 
 
 def _header(message: EmailMessage, name: str) -> str:
@@ -106,7 +104,7 @@ def _job_from(message: EmailMessage) -> Any:
     return parse_json(text[start:], "the message body", whole=False)
 
 
-def _text_of(part: EmailMessage) -> str:
+def _text_of(part: MIMEPart) -> str:
     try:
         content = part.get_content()
     except (LookupError, UnicodeError):

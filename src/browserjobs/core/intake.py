@@ -56,7 +56,7 @@ def event_kind(event: Any) -> EventKind:
 
 
 def sqs_submission(message_id: str, body: str) -> Submission:
-    base = {"source": {"type": "sqs", "id": message_id}, "derived_id": sqs_job_id(message_id)}
+    base: dict[str, Any] = {"source": {"type": "sqs", "id": message_id}, "derived_id": sqs_job_id(message_id)}
     try:
         return Submission(**base, raw=body, body=parse_json(body, "the message body"))
     except JobRejected as rejection:
@@ -133,7 +133,7 @@ def eventbridge_submission(event: EventBridgeEvent) -> Submission:
             f"intake takes scheduled events with a job template as detail, not {event.detail_type!r}",
         )
     rule = event.resources[0]
-    base = {
+    base: dict[str, Any] = {
         "source": {"type": "schedule", "id": f"{rule}@{event.time}"},
         "derived_id": schedule_job_id(rule, event.time),
     }

@@ -11,7 +11,14 @@ from botocore.exceptions import ClientError
 
 from browserjobs.core.clock import iso_ms
 from browserjobs.core.config import Settings
-from browserjobs.core.ddb import attr, error_code, expression_values, from_item, to_item
+from browserjobs.core.ddb import (
+    attr,
+    condition_failed_item,
+    error_code,
+    expression_values,
+    from_item,
+    to_item,
+)
 from browserjobs.core.model import CLAIMABLE, JOB_FIELDS, TERMINAL, JobRejected, Status, WaitReason
 
 logger = logging.getLogger(__name__)
@@ -56,7 +63,7 @@ def put_if_absent(ddb: Any, table: str, record: dict[str, Any]) -> dict[str, Any
     except ClientError as exc:
         if error_code(exc) != CONDITION_FAILED:
             raise
-        existing = from_item(exc.response.get("Item"))
+        existing = condition_failed_item(exc)
         return existing if existing is not None else get_job(ddb, table, record["jobId"])
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,7 @@ class SessionStore:
             raise ValueError(f"{item['s3Key']} is not a Playwright storage state")
         return state
 
-    def save(self, account: str, state: dict[str, Any], updated_by: str) -> str:
+    def save(self, account: str, state: Mapping[str, Any], updated_by: str) -> str:
         key = session_key(check_account(account))
         self._s3.put_object(
             Bucket=self._bucket,

@@ -44,4 +44,6 @@ class DeferredXRayRecorder:
 
 def deferred_tracer() -> Tracer:
     """`Tracer()` with the same environment settings (service, POWERTOOLS_TRACE_DISABLED), X-Ray deferred."""
-    return Tracer(provider=DeferredXRayRecorder())
+    # Tracer's parameter names Powertools' BaseProvider, yet its own default, the SDK's xray_recorder, is no
+    # BaseProvider either: Tracer calls the recorder's methods, which this class forwards.
+    return Tracer(provider=DeferredXRayRecorder())  # type: ignore[arg-type]

@@ -87,55 +87,15 @@ def layout(definition: dict[str, Any]) -> dict[str, Any]:
     nodes = [START, *states, END]
     edges = edges_of(definition)
     back = _back_edges(nodes, edges)
-    forward = [edge for edge in edges if edge not in back]
-
-    rank = {node: 0 for node in nodes}
-    for _ in range(len(nodes)):  # longest path by relaxation: the forward graph is acyclic
-        changed = False
-        for edge in forward:
-            if rank[edge.target] < rank[edge.source] + 1:
-                rank[edge.target], changed = rank[edge.source] + 1, True
-        if not changed:
-            break
-    reachable = _reachable(forward)
-    deepest = max((rank[node] for node in states if node in reachable), default=0)
-    for node in states:
-        if node not in reachable:  # states no path reaches are still drawn, below the rest
-            rank[node] = deepest + 1
-    rank[END] = max(rank[node] for node in nodes if node != END) + 1
-
-    # A long edge gets a dummy node in each layer it crosses, so it is routed between boxes, not through them
-    level_of = dict(rank)
-    chains: dict[int, list[str]] = {}
-    for index, edge in enumerate(edges):
-        if edge in back:
-            continue
-        # edges into one target share its dummies: they merge into one lane, as the console bundles them
-        crossed = range(rank[edge.source] + 1, rank[edge.target])
-        dummies = [f"__via_{edge.target}_{level}" for level in crossed]
-        for level, dummy in enumerate(dummies, start=rank[edge.source] + 1):
-            level_of[dummy] = level
-        chains[index] = [edge.source, *dummies, edge.target]
+    rank = _ranks(nodes, states, [edge for edge in edges if edge not in back])
+    level_of, chains = _chains(edges, back, rank)
     layers: dict[int, list[str]] = {}
     for node in level_of:  # definition order is the initial order within a layer
         layers.setdefault(level_of[node], []).append(node)
     _order(layers, chains)
 
-    widths = {node: NODE_WIDTH if node in rank else DUMMY_WIDTH for node in level_of}
-    centre = _place(layers, chains, widths)
-    boxes: dict[str, dict[str, Any]] = {}
-    for node, level in level_of.items():
-        state = states.get(node, {})
-        boxes[node] = {
-            "id": node,
-            "label": {START: "Start", END: "End"}.get(node, node),
-            "type": state.get("Type", "Terminal" if node in (START, END) else "?"),
-            "resource": state.get("Resource", ""),
-            "x": centre[node] - widths[node] / 2,
-            "y": MARGIN + level * (NODE_HEIGHT + Y_GAP),
-            "width": widths[node],
-            "height": NODE_HEIGHT,
-        }
+    widths: dict[str, float] = {node: NODE_WIDTH if node in rank else DUMMY_WIDTH for node in level_of}
+    boxes = _boxes(states, level_of, _place(layers, chains, widths), widths)
     widest = max(box["x"] + box["width"] for box in boxes.values()) - MARGIN
     width = widest + 2 * MARGIN + BACK_EDGE_ROOM
     height = max(rank.values()) * (NODE_HEIGHT + Y_GAP) + NODE_HEIGHT + 2 * MARGIN
@@ -151,6 +111,65 @@ def layout(definition: dict[str, Any]) -> dict[str, Any]:
         "width": width,
         "height": height,
     }
+
+
+def _ranks(nodes: list[str], states: dict[str, Any], forward: list[Edge]) -> dict[str, int]:
+    """Each node's layer: the longest path to it from the start; unreachable states below the rest."""
+    rank = {node: 0 for node in nodes}
+    for _ in range(len(nodes)):  # longest path by relaxation: the forward graph is acyclic
+        changed = False
+        for edge in forward:
+            if rank[edge.target] < rank[edge.source] + 1:
+                rank[edge.target], changed = rank[edge.source] + 1, True
+        if not changed:
+            break
+    reachable = _reachable(forward)
+    deepest = max((rank[node] for node in states if node in reachable), default=0)
+    for node in states:
+        if node not in reachable:  # states no path reaches are still drawn, below the rest
+            rank[node] = deepest + 1
+    rank[END] = max(rank[node] for node in nodes if node != END) + 1
+    return rank
+
+
+def _chains(
+    edges: list[Edge], back: set[Edge], rank: dict[str, int]
+) -> tuple[dict[str, int], dict[int, list[str]]]:
+    """The layer of every node, dummies included, and each forward edge's chain of nodes (by edge index).
+
+    A long edge gets a dummy node in each layer it crosses, so it is routed between boxes, not through them.
+    """
+    level_of = dict(rank)
+    chains: dict[int, list[str]] = {}
+    for index, edge in enumerate(edges):
+        if edge in back:
+            continue
+        # edges into one target share its dummies: they merge into one lane, as the console bundles them
+        crossed = range(rank[edge.source] + 1, rank[edge.target])
+        dummies = [f"__via_{edge.target}_{level}" for level in crossed]
+        for level, dummy in enumerate(dummies, start=rank[edge.source] + 1):
+            level_of[dummy] = level
+        chains[index] = [edge.source, *dummies, edge.target]
+    return level_of, chains
+
+
+def _boxes(
+    states: dict[str, Any], level_of: dict[str, int], centre: dict[str, float], widths: dict[str, float]
+) -> dict[str, dict[str, Any]]:
+    boxes: dict[str, dict[str, Any]] = {}
+    for node, level in level_of.items():
+        state = states.get(node, {})
+        boxes[node] = {
+            "id": node,
+            "label": {START: "Start", END: "End"}.get(node, node),
+            "type": state.get("Type", "Terminal" if node in (START, END) else "?"),
+            "resource": state.get("Resource", ""),
+            "x": centre[node] - widths[node] / 2,
+            "y": MARGIN + level * (NODE_HEIGHT + Y_GAP),
+            "width": widths[node],
+            "height": NODE_HEIGHT,
+        }
+    return boxes
 
 
 def _order(layers: dict[int, list[str]], chains: dict[int, list[str]]) -> None:

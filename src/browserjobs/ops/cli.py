@@ -277,7 +277,7 @@ def _follow(target: Target, job_id: str, deadline: float, interval: float) -> No
                 if error.exit_code != 3:
                     raise  # not found yet is expected just after submit; keep polling until the deadline
         execution = jobs.describe_execution(target, arn) if arn else None
-        if execution:
+        if arn and execution:
             for row in build_timeline(jobs.execution_history(target, arn)).events[shown:]:
                 shown += 1
                 out.print(

@@ -40,7 +40,7 @@ class OutputMissing(OperatorError):
 
 
 def _is_loopback(endpoint_url: str | None) -> bool:
-    return bool(endpoint_url) and any(
+    return endpoint_url is not None and any(
         host in endpoint_url for host in ("://127.", "://localhost", "://[::1]")
     )
 

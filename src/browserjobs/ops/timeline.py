@@ -80,88 +80,115 @@ def _state_type(event_type: str, suffix: str) -> str:
 
 def build_timeline(events: list[dict[str, Any]]) -> Timeline:
     events = sorted(events, key=lambda e: e["id"])
-    start = events[0]["timestamp"] if events else None
-    open_runs: dict[int, StateRun] = {}  # id of the StateEntered event -> its run
-    run_of_event: dict[int, StateRun] = {}
-    runs: list[StateRun] = []
-    transitions: list[tuple[str, str]] = []
-    rows: list[dict[str, Any]] = []
-    execution_error = execution_cause = None
-    exited_from: dict[int, str] = {}  # StateExited event id -> state name (to link transitions)
-
+    builder = _TimelineBuilder(start=events[0]["timestamp"] if events else None)
     for event in events:
+        builder.add(event)
+    return builder.finish()
+
+
+@dataclass
+class _TimelineBuilder:
+    """The runs, rows and transitions of the events so far, fed in order of their ids."""
+
+    start: datetime | None
+    runs: list[StateRun] = field(default_factory=list)
+    run_of_event: dict[int, StateRun] = field(default_factory=dict)
+    exited_from: dict[int, str] = field(default_factory=dict)  # StateExited id -> state (links transitions)
+    transitions: list[tuple[str, str]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    execution_error: str | None = None
+    execution_cause: str | None = None
+
+    def add(self, event: dict[str, Any]) -> None:
         event_type = event["type"]
         details = _details(event)
         previous = event.get("previousEventId", 0)
-        parent_run = run_of_event.get(previous)
+        parent_run = self.run_of_event.get(previous)
         if parent_run is not None and parent_run.exited_at is not None:
             parent_run = None  # the event after an exit belongs to whatever comes next
 
+        run: StateRun | None
         if event_type.endswith("StateEntered"):
-            run = StateRun(
-                name=details.get("name", "?"),
-                type=_state_type(event_type, "StateEntered"),
-                entered_at=event["timestamp"],
-                input=details.get("input"),
-            )
-            if parent_run is not None and parent_run.status == "FAILED":
-                # entered straight from a failed state without its exit event: a Catch moved on
-                parent_run.status, parent_run.exited_at = "CAUGHT", event["timestamp"]
-            source = exited_from.get(previous) or (parent_run.name if parent_run else None)
-            transitions.append((source or "__start__", run.name))
-            runs.append(run)
-            open_runs[event["id"]] = run
+            run = self._entered(event, details, previous, parent_run)
         elif event_type.endswith("StateExited"):
-            run = parent_run or _latest_open(runs, details.get("name"))
-            if run is not None:
-                run.exited_at = event["timestamp"]
-                run.output = details.get("output")
-                if run.status == "RUNNING":
-                    run.status = "SUCCEEDED"
-                elif run.status == "FAILED":
-                    run.status = "CAUGHT"  # it failed, yet exited: a Catch took it elsewhere
-                exited_from[event["id"]] = run.name
+            run = self._exited(event, details, parent_run)
         else:
             run = parent_run
             if run is not None:
-                if event_type in _ATTEMPT_BEGIN:
-                    run.attempts += 1
-                    if run.status == "FAILED":  # a Retry: the failure stays in the events, not the state
-                        run.status, run.error, run.cause = "RUNNING", None, None
-                if event_type.endswith(_ATTEMPT_FAILED) and "error" in details:
-                    run.error, run.cause, run.status = details.get("error"), details.get("cause"), "FAILED"
+                _count_attempt(run, event_type, details)
             if event_type.startswith("Execution") and event_type != "ExecutionStarted":
-                execution_error = details.get("error") or execution_error
-                execution_cause = details.get("cause") or execution_cause
-                last = runs[-1] if runs else None
-                if event_type == "ExecutionSucceeded" and last is not None:
-                    transitions.append((last.name, "__end__"))
-                elif last is not None and event_type in (
-                    "ExecutionFailed",
-                    "ExecutionTimedOut",
-                    "ExecutionAborted",
-                ):
-                    for open_run in runs:
-                        if open_run.exited_at is None:
-                            open_run.status = "FAILED"
-                            open_run.error = open_run.error or execution_error
-                            open_run.cause = open_run.cause or execution_cause
+                self._execution_event(event_type, details)
         if run is not None:
             run.event_ids.append(event["id"])
-            run_of_event[event["id"]] = run
-        rows.append(
-            {
-                **event,
-                "state": run.name if run is not None else None,
-                "elapsed_ms": int((event["timestamp"] - start).total_seconds() * 1000) if start else 0,
-            }
+            self.run_of_event[event["id"]] = run
+        elapsed = (event["timestamp"] - self.start).total_seconds() if self.start else 0
+        self.rows.append(
+            {**event, "state": run.name if run is not None else None, "elapsed_ms": int(elapsed * 1000)}
         )
-    for run in runs:
-        if run.type == "Fail":
-            run.status = "FAILED"
-            run.error = run.error or execution_error
-            run.cause = run.cause or execution_cause
-    return Timeline(runs, rows, transitions, execution_error, execution_cause)
+
+    def _entered(
+        self, event: dict[str, Any], details: dict[str, Any], previous: int, parent_run: StateRun | None
+    ) -> StateRun:
+        run = StateRun(
+            name=details.get("name", "?"),
+            type=_state_type(event["type"], "StateEntered"),
+            entered_at=event["timestamp"],
+            input=details.get("input"),
+        )
+        if parent_run is not None and parent_run.status == "FAILED":
+            # entered straight from a failed state without its exit event: a Catch moved on
+            parent_run.status, parent_run.exited_at = "CAUGHT", event["timestamp"]
+        source = self.exited_from.get(previous) or (parent_run.name if parent_run else None)
+        self.transitions.append((source or "__start__", run.name))
+        self.runs.append(run)
+        return run
+
+    def _exited(
+        self, event: dict[str, Any], details: dict[str, Any], parent_run: StateRun | None
+    ) -> StateRun | None:
+        run = parent_run or _latest_open(self.runs, details.get("name"))
+        if run is not None:
+            run.exited_at = event["timestamp"]
+            run.output = details.get("output")
+            if run.status == "RUNNING":
+                run.status = "SUCCEEDED"
+            elif run.status == "FAILED":
+                run.status = "CAUGHT"  # it failed, yet exited: a Catch took it elsewhere
+            self.exited_from[event["id"]] = run.name
+        return run
+
+    def _execution_event(self, event_type: str, details: dict[str, Any]) -> None:
+        """ExecutionSucceeded/Failed/TimedOut/Aborted: the last transition, or the runs it left failed."""
+        self.execution_error = details.get("error") or self.execution_error
+        self.execution_cause = details.get("cause") or self.execution_cause
+        if not self.runs:
+            return
+        if event_type == "ExecutionSucceeded":
+            self.transitions.append((self.runs[-1].name, "__end__"))
+        elif event_type in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+            for open_run in self.runs:
+                if open_run.exited_at is None:
+                    open_run.status = "FAILED"
+                    open_run.error = open_run.error or self.execution_error
+                    open_run.cause = open_run.cause or self.execution_cause
+
+    def finish(self) -> Timeline:
+        for run in self.runs:
+            if run.type == "Fail":
+                run.status = "FAILED"
+                run.error = run.error or self.execution_error
+                run.cause = run.cause or self.execution_cause
+        return Timeline(self.runs, self.rows, self.transitions, self.execution_error, self.execution_cause)
+
+
+def _count_attempt(run: StateRun, event_type: str, details: dict[str, Any]) -> None:
+    """A task attempt's begin or failure, within the state `run`."""
+    if event_type in _ATTEMPT_BEGIN:
+        run.attempts += 1
+        if run.status == "FAILED":  # a Retry: the failure stays in the events, not the state
+            run.status, run.error, run.cause = "RUNNING", None, None
+    if event_type.endswith(_ATTEMPT_FAILED) and "error" in details:
+        run.error, run.cause, run.status = details.get("error"), details.get("cause"), "FAILED"
 
 
 def _latest_open(runs: list[StateRun], name: str | None) -> StateRun | None:

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from browserjobs.core.project import project_dir
 from browserjobs.emulator.stack import LocalStack
@@ -70,7 +71,9 @@ def run(port: int = 0, out: Path | None = None, parameters: dict[str, str] | Non
     say("== starting the local stack (template, state machine, functions, worker) ...")
     overrides = {**PARAMETERS, **(parameters or {})}
     with SampleSite() as site, LocalStack.start(port=port, parameter_overrides=overrides, say=say) as stack:
-        say(f"   up at {stack.endpoint_url} in {stack.timings.total_seconds:.1f}s; sample site at {site.url}")
+        assert stack.timings is not None  # LocalStack.start has brought the stack up
+        stack_start = stack.timings.total_seconds
+        say(f"   up at {stack.endpoint_url} in {stack_start:.1f}s; sample site at {site.url}")
         say(f"   tasks start in {stack.task_start_seconds:g}s; AWS faults: {stack.faults.describe()}")
         ctx = Context(stack, Harness.for_endpoint(stack.stack_name, stack.endpoint_url), site.url)
         for name, title, _ in SCENARIOS:
@@ -81,11 +84,10 @@ def run(port: int = 0, out: Path | None = None, parameters: dict[str, str] | Non
                 say(f"   [{mark}] {check.name}" + ("" if check.ok else f": {check.detail}"))
             say(f"   {'passed' if result.ok else 'FAILED'} in {result.seconds:.1f}s")
             results.append(result)
-        stack_start = stack.timings.total_seconds
     measurements = {"stack_start_seconds": round(stack_start, 2)}
     for result in results:
         measurements.update(result.measurements)
-    report = {
+    report: dict[str, Any] = {
         "ok": all(result.ok for result in results),
         "seconds": round(time.monotonic() - started, 1),
         "measurements": measurements,

@@ -10,6 +10,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -88,7 +89,7 @@ class Harness:
         pages = sfn.get_paginator("get_execution_history").paginate(executionArn=self.execution_arn(job_id))
         return [event for page in pages for event in page["events"]]
 
-    def wait_for_status(self, job_id: str, statuses: set[str], timeout: float) -> dict[str, Any]:
+    def wait_for_status(self, job_id: str, statuses: AbstractSet[str], timeout: float) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             record = self.job(job_id)
             return record if record and record.get("status") in statuses else None

@@ -131,9 +131,9 @@ def function_environment(
     if not target.endpoint_url:
         # against AWS the handler gets the caller's resolved credentials, as `sam local invoke` passes them
         credentials = target.session.get_credentials()
-        if credentials is None:
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
             raise OperatorError("no AWS credentials: configure a profile, or use --local")
-        frozen = credentials.get_frozen_credentials()
         variables |= {
             "AWS_ACCESS_KEY_ID": frozen.access_key,
             "AWS_SECRET_ACCESS_KEY": frozen.secret_key,

@@ -54,7 +54,7 @@ class ScenarioResult:
     def ok(self) -> bool:
         return bool(self.checks) and all(check.ok for check in self.checks)
 
-    def check(self, name: str, ok: bool, detail: Any = "") -> bool:
+    def check(self, name: str, ok: object, detail: Any = "") -> bool:
         self.checks.append(Check(name, bool(ok), str(detail)))
         return bool(ok)
 
@@ -127,7 +127,7 @@ def _state_times(history: list[dict[str, Any]], name: str, kind: str) -> list[da
 
 
 def success(ctx: Context, result: ScenarioResult) -> None:
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"goto": {"url": f"{ctx.site_url}/"}},
         {
             "extract": {
@@ -180,7 +180,7 @@ def wait_for_lock(ctx: Context, result: ScenarioResult) -> None:
 
 def interrupt(ctx: Context, result: ScenarioResult) -> None:
     lock_key = new_id("account")
-    steps = [{"goto": {"url": f"{ctx.site_url}/"}}, {"wait_for": {"timeoutMs": 60000}}]
+    steps: list[dict[str, Any]] = [{"goto": {"url": f"{ctx.site_url}/"}}, {"wait_for": {"timeoutMs": 60000}}]
     running = ctx.job("superseded", steps, lockKey=lock_key)
     newer = ctx.job(
         "interrupter", [{"goto": {"url": f"{ctx.site_url}/"}}], lockKey=lock_key, onConflict="interrupt"

@@ -11,6 +11,7 @@ def describe(stack: LocalStack, site_url: str) -> str:
     env = stack.environment()
     url, name = stack.endpoint_url, stack.stack_name
     timings = stack.timings
+    assert timings is not None  # the stack is up
     width = max(len(key) for key in stack.outputs)
     outputs = "\n".join(f"  {key:<{width}}  {value}" for key, value in sorted(stack.outputs.items()))
     queue, machine = stack.outputs["IntakeQueueUrl"], stack.outputs["StateMachineArn"]

@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
@@ -17,6 +17,9 @@ from browserjobs.worker.browser import BrowserHealth
 from browserjobs.worker.egress import EgressPolicy
 from browserjobs.worker.errors import ErrorName, JobFailure
 from browserjobs.worker.page_watch import MainFrameWatch
+
+if TYPE_CHECKING:
+    from browserjobs.worker.aws import Service
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ class ActionContext:
         artifacts: ArtifactStore,
         policy: EgressPolicy,
         health: BrowserHealth,
-        aws: Callable[[str], Any],
+        aws: Callable[[Service], Any],
         session_account: str | None,
     ) -> None:
         self.page = page

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
-from playwright.async_api import Browser, BrowserContext, Error, Playwright, Route
+from playwright.async_api import Browser, BrowserContext, Error, Playwright, Route, StorageState
 
 from browserjobs.worker.egress import EgressPolicy
 from browserjobs.worker.errors import ErrorName, JobFailure
@@ -64,7 +64,8 @@ async def new_context(
 ) -> BrowserContext:
     """A fresh context (nothing from an earlier job but the account's stored session), egress-guarded."""
     context = await browser.new_context(
-        storage_state=storage_state,
+        # what context.storage_state() returned when the session was saved, read back from its JSON
+        storage_state=cast("StorageState | None", storage_state),
         accept_downloads=True,
         service_workers="block",  # a service worker's fetches would bypass context routing
     )

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from browserjobs.core.claim import LEASE_ITEM_TTL_PADDING_SECONDS
 from browserjobs.core.clock import SystemClock, iso_ms, iso_seconds
 from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS
-from browserjobs.core.ddb import attr, error_code, expression_values, from_item, plain
+from browserjobs.core.ddb import attr, condition_failed_item, error_code, expression_values, from_item, plain
 from browserjobs.core.keys import lock_key
 from browserjobs.core.records import get_job
 from browserjobs.worker.errors import ErrorName, JobFailure
@@ -82,7 +82,7 @@ def register_task(
     except ClientError as error:
         if error_code(error) != "ConditionalCheckFailedException":
             raise
-        holder = (from_item(error.response.get("Item")) or {}).get("jobId")
+        holder = (condition_failed_item(error) or {}).get("jobId")
         raise JobFailure(
             ErrorName.WORKER_ERROR,
             f"the lock {pk} is held by {holder or 'no job'}, not by this job: it must not run",

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from playwright.async_api import Browser, BrowserContext, Error, async_playwright
 
@@ -22,6 +22,9 @@ from browserjobs.worker.errors import ErrorName, JobFailure
 from browserjobs.worker.jobs import Job
 from browserjobs.worker.stop import StopFlag
 from browserjobs.worker.supervisor import supervise
+
+if TYPE_CHECKING:
+    from browserjobs.worker.aws import Service
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,7 +50,7 @@ class RunSettings:
     policy: EgressPolicy
     chromium_path: str | None
     deadline: float  # time.monotonic() value
-    aws: Callable[[str], Any]
+    aws: Callable[[Service], Any]
 
 
 async def run_in_browser(
@@ -62,52 +65,78 @@ async def run_in_browser(
     outcome = RunOutcome(
         session={"account": job.session, "loaded": False, "saved": False} if job.session else None
     )
-    policy = settings.policy
-    async with async_playwright() as playwright, EgressProxy(policy) as proxy:
+    async with async_playwright() as playwright, EgressProxy(settings.policy) as proxy:
         try:
             browser = await launch(playwright, executable_path=settings.chromium_path, proxy_url=proxy.url)
         except Error as error:
             raise JobFailure(ErrorName.BROWSER_CRASHED, f"Chromium did not start: {error}") from error
-        health = BrowserHealth(browser)
-        context: BrowserContext | None = None
-        ctx: ActionContext | None = None
+        run = _BrowserRun(job, settings, browser, BrowserHealth(browser), outcome)
         try:
-            state = await asyncio.to_thread(sessions.load, job.session) if job.session else None
-            if outcome.session is not None:
-                outcome.session["loaded"] = state is not None
-            context = await _responsive(new_context(browser, state, policy), "open a context")
-            page = await _responsive(context.new_page(), "open a page")
-            health.watch_page(page)
-            ctx = ActionContext(
-                page=page,
-                artifacts=artifacts,
-                policy=policy,
-                health=health,
-                aws=settings.aws,
-                session_account=job.session,
-            )
-            await supervise(
-                action(ctx, job.params),
-                stop=stop,
-                crashed=lambda: health.failure,
-                deadline=settings.deadline,
-                timeout_seconds=job.timeout_seconds,
-            )
-            ctx.finish()
-            if job.session:
-                await _save_session(context, sessions, job, outcome)
+            await run.act(action, artifacts, sessions, stop)
         except Exception as error:
-            failure = error if isinstance(error, JobFailure) else _unexpected(error)
-            outcome.failure = failure.with_details(step=_step_details(ctx))
-            if ctx is not None and failure.error in SCREENSHOT_AFTER and health.failure is None:
-                await _failure_screenshot(ctx)
+            await run.failed(error)
         finally:
-            if ctx is not None:
-                outcome.data, outcome.steps = ctx.data, ctx.steps
-            outcome.blocked = policy.blocks
-            health.closing()
-            await _close(browser, context)
+            await run.close()
     return outcome
+
+
+@dataclass
+class _BrowserRun:
+    """The job in a launched Chromium: what it opens is kept, to be reported and closed however it ends."""
+
+    job: Job
+    settings: RunSettings
+    browser: Browser
+    health: BrowserHealth
+    outcome: RunOutcome
+    context: BrowserContext | None = None
+    ctx: ActionContext | None = None
+
+    async def act(
+        self, action: Action, artifacts: ArtifactStore, sessions: SessionStore, stop: StopFlag
+    ) -> None:
+        """A fresh context with the account's stored session, the action supervised, the session saved."""
+        job, outcome, health = self.job, self.outcome, self.health
+        state = await asyncio.to_thread(sessions.load, job.session) if job.session else None
+        if outcome.session is not None:
+            outcome.session["loaded"] = state is not None
+        self.context = context = await _responsive(
+            new_context(self.browser, state, self.settings.policy), "open a context"
+        )
+        page = await _responsive(context.new_page(), "open a page")
+        health.watch_page(page)
+        self.ctx = ctx = ActionContext(
+            page=page,
+            artifacts=artifacts,
+            policy=self.settings.policy,
+            health=health,
+            aws=self.settings.aws,
+            session_account=job.session,
+        )
+        await supervise(
+            action(ctx, job.params),
+            stop=stop,
+            crashed=lambda: health.failure,
+            deadline=self.settings.deadline,
+            timeout_seconds=job.timeout_seconds,
+        )
+        ctx.finish()
+        if job.session:
+            await _save_session(context, sessions, job, outcome)
+
+    async def failed(self, error: Exception) -> None:
+        """The failure, with the step it happened in and, if the page can still show it, a screenshot."""
+        failure = error if isinstance(error, JobFailure) else _unexpected(error)
+        self.outcome.failure = failure.with_details(step=_step_details(self.ctx))
+        if self.ctx is not None and failure.error in SCREENSHOT_AFTER and self.health.failure is None:
+            await _failure_screenshot(self.ctx)
+
+    async def close(self) -> None:
+        if self.ctx is not None:
+            self.outcome.data, self.outcome.steps = self.ctx.data, self.ctx.steps
+        self.outcome.blocked = self.settings.policy.blocks
+        self.health.closing()
+        await _close(self.browser, self.context)
 
 
 async def _responsive(call: Awaitable[T], what: str) -> T:

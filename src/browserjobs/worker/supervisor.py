@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from browserjobs.worker.errors import ErrorName, JobFailure
 from browserjobs.worker.stop import StopFlag
@@ -15,7 +14,7 @@ CANCEL_GRACE_SECONDS = 5.0
 
 
 async def supervise(
-    work: Coroutine[Any, Any, None],
+    work: Awaitable[None],
     *,
     stop: StopFlag,
     crashed: Callable[[], JobFailure | None],

@@ -351,6 +351,17 @@ class RunTaskFailures(Exception):
     """RunTask answered with failures and no task."""
 
 
+def _ecs_api_error_cause(ex: Any) -> str:
+    """An ECS API error (a ClientError) as Step Functions' ECS integration words its cause."""
+    metadata = ex.response.get("ResponseMetadata", {})
+    return (
+        f"{ex.response['Error'].get('Message', '')} (Service: AmazonECS; "
+        f"Status Code: {metadata.get('HTTPStatusCode')}; "
+        f"Error Code: {ex.response['Error'].get('Code')}; "
+        f"Request ID: {metadata.get('RequestId')}; Proxy: null)"
+    )
+
+
 def shim_ecs_integration_errors() -> None:
     from botocore.exceptions import ClientError
     from moto.stepfunctions.parser.api import TaskFailedEventDetails
@@ -387,14 +398,7 @@ def shim_ecs_integration_errors() -> None:
         if isinstance(ex, RunTaskFailures):
             error, cause = ECS_RUN_TASK_FAILURES_ERROR, str(ex)
         elif isinstance(ex, ClientError):
-            metadata = ex.response.get("ResponseMetadata", {})
-            error = ECS_API_ERROR
-            cause = (
-                f"{ex.response['Error'].get('Message', '')} (Service: AmazonECS; "
-                f"Status Code: {metadata.get('HTTPStatusCode')}; "
-                f"Error Code: {ex.response['Error'].get('Code')}; "
-                f"Request ID: {metadata.get('RequestId')}; Proxy: null)"
-            )
+            error, cause = ECS_API_ERROR, _ecs_api_error_cause(ex)
         else:
             return original_from_error(self, env, ex)
         return FailureEvent(

@@ -44,13 +44,18 @@ class InspectorServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], target: Target):
         super().__init__(address, InspectorHandler)
         self.target = target
-        host, port = self.server_address[:2]
+        host, port = self._host_port()
         self.allowed_hosts = {f"{host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"}
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = self._host_port()
         return f"http://{host}:{port}/"
+
+    def _host_port(self) -> tuple[str, int]:
+        host, port = self.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET(6) server's address: typeshed allows bytes for AF_UNIX
+        return host, port
 
 
 Route = Callable[["InspectorHandler", re.Match[str]], Any]

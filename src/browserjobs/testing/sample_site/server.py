@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 import time
@@ -14,6 +15,7 @@ from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -48,7 +50,7 @@ class _Handler(SimpleHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request: object, client_address: object) -> None:
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         # A browser killed mid-page (crash and Spot tests do it on purpose) is no error of the site.
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
@@ -66,6 +68,7 @@ class SampleSite:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET server's address: typeshed allows bytes for AF_UNIX
         return f"http://{host}:{port}"
 
     def __enter__(self) -> SampleSite:
