@@ -13,6 +13,7 @@ import time
 
 from bench.common import SPREAD_COLUMNS, Section, Spread, Table, Target, progress
 from bench.stack import BenchStack, epoch, first_event
+from browserjobs.core.contract import ErrorName
 
 CRASH_TARGET_SECONDS = 5.0
 HEARTBEAT_SECONDS = 5
@@ -26,7 +27,7 @@ def crash_once(bs: BenchStack) -> dict[str, float]:
     killed = time.time()
     bs.stack.crash_task(task_arn)
     record, execution = bs.finish(job["jobId"])
-    assert record["status"] == "FAILED" and record["error"]["Error"] == "Worker.Crashed", record
+    assert record["status"] == "FAILED" and record["error"]["Error"] == ErrorName.WORKER_CRASHED, record
     history = bs.harness.history(job["jobId"])
     left = epoch(first_event(history, "TaskStateExited", "RunBrowserTask"))
     stopped = epoch(bs.harness.task(task_arn)["stoppedAt"])

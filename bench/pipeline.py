@@ -17,6 +17,7 @@ from typing import Any
 
 from bench.common import SPREAD_COLUMNS, Section, Spread, Table, progress, say
 from bench.stack import BenchStack, epoch, first_event
+from browserjobs.core.contract import FINAL_JOB_STATUSES
 from browserjobs.emulator.settings import FULL_CHROMIUM, worker_chromium
 
 OBSERVE_SECONDS = 0.25
@@ -100,7 +101,7 @@ def throughput(bs: BenchStack, keys: int, jobs_per_key: int) -> dict[str, Any]:
         )
         for item in response["Responses"].get(table, []):
             status = item["status"]["S"]
-            if status in {"SUCCEEDED", "FAILED", "TIMED_OUT", "INTERRUPTED", "REJECTED"}:
+            if status in FINAL_JOB_STATUSES:
                 _, sent = in_flight.pop(item["jobId"]["S"])
                 done.append({"status": status, "sent": sent, "ended": epoch(item["endedAt"]["S"])})
         if time.monotonic() > deadline:

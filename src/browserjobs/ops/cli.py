@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from browserjobs.core.contract import FINAL_EXECUTION_STATUSES
+from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS, FINAL_EXECUTION_STATUSES
 from browserjobs.core.ids import sqs_job_id
 from browserjobs.core.sessions import SessionStore
 from browserjobs.core.stack_names import default_stack_name
@@ -113,7 +113,9 @@ def submit(
     file: Annotated[str, typer.Argument(help="Job JSON file, or - for stdin.")],
     direct: Annotated[bool, typer.Option(help="Invoke intake directly instead of the queue.")] = False,
     follow_: Annotated[bool, typer.Option("--follow", help="Then follow the execution.")] = False,
-    deadline: Annotated[float, typer.Option(help="Seconds --follow waits at most.")] = 900,
+    deadline: Annotated[
+        float, typer.Option(help="Seconds --follow waits at most.")
+    ] = DEFAULT_TIMEOUT_SECONDS,
 ) -> None:
     """Validate a job against schemas/job.schema.json and send it to intake."""
     text = sys.stdin.read() if file == "-" else _read_text(Path(file))
@@ -258,7 +260,9 @@ def _print_events(rows: list[dict[str, Any]]) -> None:
 def follow(
     ctx: typer.Context,
     job_id: Annotated[str, typer.Argument(help="The jobId (or an execution ARN).")],
-    deadline: Annotated[float, typer.Option(help="Give up after this many seconds (exit 4).")] = 900,
+    deadline: Annotated[
+        float, typer.Option(help="Give up after this many seconds (exit 4).")
+    ] = DEFAULT_TIMEOUT_SECONDS,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
 ) -> None:
     """Print the execution's events as they happen until it ends."""
