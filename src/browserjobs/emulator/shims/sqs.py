@@ -42,17 +42,15 @@ _cancelled: dict[str, threading.Event] = {}
 _tasks_lock = threading.Lock()
 
 
-class ResourceNotFound(SQSException):
-    def __init__(self, message: str) -> None:
-        super().__init__("ResourceNotFoundException", message)
+def _not_found(message: str) -> SQSException:
+    # An instance, not a subclass: defining a subclass of moto's exception would change moto on import.
+    return SQSException("ResourceNotFoundException", message)
 
 
 def _queue_by_arn(backend: SQSBackend, arn: str | None) -> Queue:
     queue = next((q for q in backend.queues.values() if q.queue_arn == arn), None)
     if queue is None:
-        raise ResourceNotFound(
-            f"The resource that you specified for the SourceArn parameter doesn't exist: {arn}"
-        )
+        raise _not_found(f"The resource that you specified for the SourceArn parameter doesn't exist: {arn}")
     return queue
 
 
@@ -131,7 +129,7 @@ def _cancel_message_move_task(self: SQSResponse) -> ActionResult:
     with _tasks_lock:
         task = _tasks.get(handle)
         if task is None or task["Status"] != "RUNNING":
-            raise ResourceNotFound("Task does not exist or is not running.")
+            raise _not_found("Task does not exist or is not running.")
         _cancelled[handle].set()
         task["Status"] = "CANCELLING"
     return ActionResult({"ApproximateNumberOfMessagesMoved": task["ApproximateNumberOfMessagesMoved"]})
