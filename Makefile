@@ -36,10 +36,11 @@ chromium:
 	fi
 
 # One pytest process per suite: moto's backends and the local stack's hooks are process-wide, so a suite
-# never inherits another's. Each suite writes JUnit XML; the last line totals them all.
-SUITES := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/*/test_*.py))))
+# never inherits another's. A suite is a top-level folder of tests/ (the kind of test) with test files
+# anywhere below it (tests/unit/<area>/...). Each suite writes JUnit XML; the last line totals them all.
+SUITES := $(sort $(shell find tests -mindepth 2 -name 'test_*.py' | cut -d/ -f2))
 
-test: setup ## Run every suite (unit, statemachine, container, e2e, cli, browser, chaos at CI size)
+test: setup ## Run every suite (unit, statemachine, container, e2e, cli, browser, chaos at CI size, docs, packaging)
 	@rm -rf out/junit; mkdir -p out/junit; failed=""; \
 	for suite in $(SUITES); do \
 		echo "==> tests/$$suite"; \
