@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -23,8 +24,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("clean-venv")
     venv.EnvBuilder(with_pip=True, clear=True).create(home / "venv")
     python = home / "venv" / "bin" / "python"
+    # The checkout's tracked files, copied: pip builds in the source folder and leaves build/ there.
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    checkout = home / "checkout"
+    for name in tracked.stdout.splitlines():
+        source, copy = ROOT / name, checkout / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            copy.symlink_to(os.readlink(source))
+        elif source.is_file():
+            shutil.copy2(source, copy)
     subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)],
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(checkout)],
         cwd=home,
         check=True,
         timeout=INSTALL_SECONDS,

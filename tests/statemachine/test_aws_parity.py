@@ -122,7 +122,7 @@ def test_a_release_cancelled_by_a_transaction_conflict_still_releases_lock_and_s
 def test_a_failure_without_a_cause_is_given_one(harness: Harness) -> None:
     """A Choice rule on a missing path fails the execution with States.Runtime on AWS (IsPresent is the one
     test that may look at a missing path: https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html);
-    moto answers false instead, so tests/unit/test_template.py checks the IsPresent guard itself."""
+    moto answers false instead, so tests/unit/template/test_template.py checks the IsPresent guard itself."""
     spec = job("fail-nocause:Site.ServerError")
     record, execution = run(harness, spec)
     assert execution["status"] == "FAILED"
@@ -179,7 +179,7 @@ def _events_by_state(history: list[dict[str, Any]]) -> dict[str, int]:
 
 def _lock_wait_rounds(initial: int, max_delay: int, seconds: int) -> int:
     """Rounds of the lock-wait loop in `seconds`, as GrowBackoff/ClampBackoff compute the delay (checked
-    against the ASL in tests/unit/test_template.py), with no time spent outside the Wait state."""
+    against the ASL in tests/unit/template/test_template.py), with no time spent outside the Wait state."""
     delay, cap, waited, rounds = initial, max_delay, 0, 0
     while waited < seconds:
         waited, rounds = waited + delay, rounds + 1

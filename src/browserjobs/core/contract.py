@@ -1,8 +1,8 @@
 """The names, limits and defaults every part of browserjobs shares, each defined here once.
 
 The workflow (statemachines/job.asl.json), the handlers, the worker, the operator tools and the local stack
-import them from here; docs/CONTRACTS.md describes them and tests/unit/test_contract.py checks the workflow
-and the code against them.
+import them from here; docs/CONTRACTS.md describes them and tests/unit/core/test_contract.py checks the
+workflow and the code against them.
 """
 
 from __future__ import annotations

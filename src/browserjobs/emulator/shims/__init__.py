@@ -4,7 +4,7 @@
 stack's runtime (running Lambda handlers, starting workers, delivering events). Without hooks the
 runtime-dependent shims fall back to moto's own behaviour. Importing any of these modules changes nothing.
 
-Each shim has a test in tests/unit/test_shims.py that asserts unpatched moto still misbehaves:
+Each shim has a test in tests/unit/emulator/test_shims.py that asserts unpatched moto still misbehaves:
 when one of those tests fails, moto has fixed the gap upstream and the shim should go.
 """
 

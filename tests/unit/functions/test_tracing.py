@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 HANDLERS = ["intake", "claim", "cleanup", "crash_hook"]
 HEAVY = [
     "aws_xray_sdk.core",

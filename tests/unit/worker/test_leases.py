@@ -14,7 +14,7 @@ from browserjobs.worker.errors import ErrorName, JobFailure
 from browserjobs.worker.jobs import Job, register_task
 from tests.container.stack import TASK_ARN
 
-pytestmark = pytest.mark.container
+pytestmark = pytest.mark.unit
 
 GRACE = 120
 CLAIMED_LONG_AGO = 1_700_000_000  # the first attempt's claim: its lease is long over

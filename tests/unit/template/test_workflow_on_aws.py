@@ -16,7 +16,7 @@ from samcli.yamlhelper import yaml_parse
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
 ASL = json.loads(Path(os.environ.get("JOB_ASL_PATH", ROOT / "statemachines" / "job.asl.json")).read_text())
 STATES = ASL["States"]

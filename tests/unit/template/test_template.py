@@ -15,7 +15,7 @@ from samcli.yamlhelper import yaml_parse
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TEMPLATE = yaml_parse((ROOT / "template.yaml").read_text())
 RESOURCES = TEMPLATE["Resources"]
 ASL_PATH = ROOT / "statemachines" / "job.asl.json"
@@ -141,7 +141,7 @@ def test_every_next_exists_and_every_state_is_reachable():
 
 
 def test_a_claim_that_timed_out_or_crashed_is_retried_before_the_job_fails():
-    """The claim is idempotent per execution (tests/unit/test_claim.py), so repeating it is safe."""
+    """The claim is idempotent per execution (tests/unit/core/test_claim.py), so repeating it is safe."""
     retried = {name for rule in ASL["States"]["Claim"]["Retry"] for name in rule["ErrorEquals"]}
     assert {"Sandbox.Timedout", "Lambda.Unknown", "Lambda.ServiceException", "ClaimContention"} <= retried
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ROLE = "arn:aws:iam::123456789012:role/probe"
 SFN_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 PROBE_SECONDS = 20

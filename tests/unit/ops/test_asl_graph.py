@@ -10,7 +10,7 @@ import pytest
 from browserjobs.ops.asl_graph import END, START, edges_of, layout
 
 pytestmark = pytest.mark.unit
-DEFINITION = json.loads((Path(__file__).resolve().parents[2] / "statemachines" / "job.asl.json").read_text())
+DEFINITION = json.loads((Path(__file__).resolve().parents[3] / "statemachines" / "job.asl.json").read_text())
 
 
 @pytest.fixture(scope="module")

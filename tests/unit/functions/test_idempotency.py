@@ -19,7 +19,7 @@ from browserjobs.core.model import Status
 from browserjobs.core.records import set_terminal
 from tests.conftest import EVENTS, load_event
 from tests.unit.atomic_requests import atomic_requests
-from tests.unit.test_intake import put_event_object
+from tests.unit.functions.test_intake import put_event_object
 
 pytestmark = pytest.mark.unit
 

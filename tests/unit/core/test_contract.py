@@ -20,7 +20,7 @@ from browserjobs.core.contract import (
 )
 from browserjobs.worker.errors import ExitCode
 from tests.conftest import ROOT
-from tests.unit.test_template import SERVICE_ERROR
+from tests.unit.template.test_template import SERVICE_ERROR
 
 ASL = json.loads((ROOT / "statemachines" / "job.asl.json").read_text())
 
