@@ -23,10 +23,12 @@ from browserjobs.core.dlq import dlq_message, send_dlq_message
 from browserjobs.core.keys import LOCK_PREFIX, lock_key, slot_key
 from browserjobs.core.leases import read_leases, release_if_owned
 from browserjobs.core.model import TERMINAL, Status
-from browserjobs.core.records import get_job, set_terminal
+from browserjobs.core.records import claim_ending, get_job, set_terminal
 
 logger = logging.getLogger(__name__)
 
+# How long one cleanup's claim to end a job holds off another (it sends a message and writes two items).
+ENDING_STALE_MS = 60_000
 _EXECUTION_ERRORS = {
     ExecutionStatus.FAILED: (Status.FAILED, ErrorName.EXECUTION_FAILED),
     ExecutionStatus.TIMED_OUT: (Status.TIMED_OUT, ErrorName.EXECUTION_TIMED_OUT),
@@ -74,6 +76,8 @@ def cleanup_job(
         logger.warning("no job record for %s: only its leases are released", job_id)
     elif job["status"] in TERMINAL:
         logger.info("job %s is already %s", job_id, job["status"])
+    elif not claim_ending(clients.ddb, settings.jobs_table, job_id, clock.now_ms(), ENDING_STALE_MS):
+        logger.info("job %s is being ended by another cleanup", job_id)
     else:
         now_ms = clock.now_ms()
         task_arn = (owned_lock or {}).get("taskArn") or job.get("taskArn")

@@ -120,6 +120,32 @@ def set_terminal(
         return False
 
 
+def claim_ending(ddb: Any, table: str, job_id: str, now_ms: int, stale_after_ms: int) -> bool:
+    """Mark a job as being ended by this caller: True for one caller at a time.
+
+    Cleanup sends the DLQ message before it records the terminal status (a crash in between must not lose
+    the message), so two cleanups of one job (EventBridge delivers an event twice, at least once) would
+    both send one. The mark lets one through; a mark older than stale_after_ms (its holder crashed) may be
+    taken over, so the retry or the next sweep still ends the job.
+    """
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key={"jobId": attr(job_id)},
+            UpdateExpression="SET endingAt = :now",
+            ConditionExpression=f"{NOT_TERMINAL} AND (attribute_not_exists(endingAt) OR endingAt < :stale)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=expression_values(
+                now=now_ms, stale=now_ms - stale_after_ms, **_TERMINAL_VALUES
+            ),
+        )
+        return True
+    except ClientError as exc:
+        if error_code(exc) != CONDITION_FAILED:
+            raise
+        return False
+
+
 def rejected_key(job_id: str, now_ms: int) -> str:
     day = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
     return f"rejected/{day:%Y/%m/%d}/{job_id}.json"

@@ -252,3 +252,38 @@ def test_execution_input_without_lock_key_is_tolerated(cleanup):
     assert cleanup.input_lock_key({"input": None}) is None
     assert cleanup.input_lock_key({"input": "[1]"}) is None
     assert cleanup.input_lock_key({"input": json.dumps({"lockKey": "a#b"})}) == "a#b"
+
+
+def test_the_same_event_delivered_twice_at_once_sends_one_dlq_message(
+    stack, cleanup, event, lambda_context, monkeypatch
+):
+    """EventBridge delivers at least once: two cleanups of one aborted execution both read the job while it
+    is still RUNNING (the chaos run saw two DLQ messages for one job). Only one may send its message."""
+    from browserjobs.core import cleanup as core_cleanup
+
+    running_job(stack, JOB, LOCK, slot=0)
+    stale = core_cleanup.get_job(stack.ddb, stack.jobs_table, JOB)  # what both read before either wrote
+    monkeypatch.setattr(core_cleanup, "get_job", lambda ddb, table, job_id: dict(stale))
+
+    first = cleanup.lambda_handler(event("cleanup-execution-aborted"), lambda_context)
+    second = cleanup.lambda_handler(event("cleanup-execution-aborted"), lambda_context)
+
+    assert first["ended"] is True and second["ended"] is False
+    assert len(stack.dlq_messages()) == 1
+
+
+def test_a_cleanup_that_died_midway_is_taken_over_later(stack, cleanup, event, lambda_context):
+    """A mark left by a cleanup that crashed before it ended the job does not keep the job from ending."""
+    running_job(stack, JOB, LOCK, slot=0)
+    stale_ms = int(time.time() * 1000) - 10 * 60_000
+    stack.ddb.update_item(
+        TableName=stack.jobs_table,
+        Key={"jobId": {"S": JOB}},
+        UpdateExpression="SET endingAt = :t",
+        ExpressionAttributeValues={":t": {"N": str(stale_ms)}},
+    )
+
+    result = cleanup.lambda_handler(event("cleanup-execution-aborted"), lambda_context)
+
+    assert result["ended"] is True
+    assert len(stack.dlq_messages()) == 1
