@@ -171,7 +171,11 @@ class Stack:
         # The workflow runs the family's latest ACTIVE revision: read that one, not the stack's revision.
         arn = self.physical("TaskDefinition")
         family = arn.rsplit("/", 1)[-1].rsplit(":", 1)[0]
-        return self.client("ecs").describe_task_definition(taskDefinition=family)["taskDefinition"]
+        ecs = self.client("ecs")
+        active = ecs.list_task_definitions(familyPrefix=family, status="ACTIVE", sort="DESC")
+        revisions = [a for a in active["taskDefinitionArns"] if a.rsplit("/", 1)[-1].startswith(f"{family}:")]
+        latest = max(revisions, key=lambda a: int(a.rsplit(":", 1)[-1]), default=arn)
+        return ecs.describe_task_definition(taskDefinition=latest)["taskDefinition"]
 
 
 class MissingResource(Exception):
@@ -298,13 +302,9 @@ def check_task_networking(stack: Stack) -> CheckResult:
 
 def _default_routes(ec2: Any, subnet_id: str, vpc_id: str) -> list[str]:
     """The 0.0.0.0/0 targets of the subnet's route table (its own, else the VPC's main one)."""
-    tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": [subnet_id]}])[
-        "RouteTables"
-    ]
-    if not tables:
-        tables = ec2.describe_route_tables(
-            Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "association.main", "Values": ["true"]}]
-        )["RouteTables"]
+    in_vpc = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    own = [t for t in in_vpc if any(a.get("SubnetId") == subnet_id for a in t.get("Associations", []))]
+    tables = own or [t for t in in_vpc if any(a.get("Main") for a in t.get("Associations", []))]
     targets = []
     for table in tables:
         for route in table.get("Routes", []):
