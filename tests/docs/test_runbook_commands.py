@@ -177,6 +177,7 @@ def _emptied_the_intake_dlq(operator: Operator, stdout: str) -> None:
 
 CHECKS: dict[str, Check] = {
     "dlq list\n": _prints(lambda op: op.failed_job),
+    "doctor --json": _prints(lambda op: '"check": "drift"'),
     "dlq redrive --all": _redrove_one,
     'status "$JOB_ID-r1"': _prints(lambda op: f"{op.failed_job}-r1"),
     "sessions upload": _prints(lambda op: "stored the session of 'acme-ops'"),

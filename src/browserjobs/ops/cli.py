@@ -24,7 +24,7 @@ from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS, FINAL_EXECUTION_S
 from browserjobs.core.ids import sqs_job_id
 from browserjobs.core.sessions import SessionStore
 from browserjobs.core.stack_names import default_stack_name
-from browserjobs.ops import dlq, intake_dlq, jobs, locks
+from browserjobs.ops import dlq, doctor, intake_dlq, jobs, locks
 from browserjobs.ops.outputs import LOCAL_ENDPOINT, OperatorError, Target
 from browserjobs.ops.timeline import build_timeline, event_summary
 
@@ -526,6 +526,32 @@ def sessions_upload(
     except ValueError as error:  # not JSON, not cookies, a bad account name
         raise OperatorError(f"{cookies}: {error}", exit_code=2) from error
     out.print(f"stored the session of {account!r} at {uri}", highlight=False)
+
+
+@app.command("doctor")
+def doctor_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Launch readiness: read-only checks of the deployed stack (exit 1 when one is NOK)."""
+    results = doctor.run_checks(_target(ctx))
+    if as_json:
+        _print_json([result.to_json() for result in results])
+    else:
+        style = {doctor.OK: "green", doctor.NOK: "red", doctor.TODO: "dark_orange"}
+        table = Table(title=f"launch readiness of {_target(ctx).stack_name}")
+        for column in ("check", "status", "evidence", "fix"):
+            table.add_column(column)
+        for result in results:
+            table.add_row(
+                result.check,
+                f"[{style[result.status]}]{result.status}[/]",
+                escape(result.evidence),
+                escape(result.fix) if result.status != doctor.OK else "",
+            )
+        out.print(table)
+    if any(result.status == doctor.NOK for result in results):
+        raise typer.Exit(1)
 
 
 @app.command()

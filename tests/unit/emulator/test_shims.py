@@ -301,6 +301,50 @@ def probe_cloudformation_state_machine() -> Any:
     return _wait(execution["executionArn"])["output"]
 
 
+def probe_cloudformation_state_machine_observability() -> Any:
+    """A state machine's LoggingConfiguration and TracingConfiguration from its template."""
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    group = "arn:aws:logs:us-east-1:123456789012:log-group:machine:*"
+    properties = {
+        "DefinitionString": json.dumps(definition),
+        "RoleArn": ROLE,
+        "LoggingConfiguration": {
+            "Level": "ALL",
+            "IncludeExecutionData": False,
+            "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": group}}],
+        },
+        "TracingConfiguration": {"Enabled": True},
+    }
+    _create_stack(
+        {"Resources": {"Machine": {"Type": "AWS::StepFunctions::StateMachine", "Properties": properties}}}
+    )
+    sfn = _client("stepfunctions")
+    machine = sfn.describe_state_machine(
+        stateMachineArn=sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    )
+    logging = machine.get("loggingConfiguration", {})
+    destinations = [d["cloudWatchLogsLogGroup"]["logGroupArn"] for d in logging.get("destinations", [])]
+    return [logging.get("level"), destinations, machine.get("tracingConfiguration", {}).get("enabled")]
+
+
+def probe_cloudformation_table_point_in_time_recovery() -> Any:
+    table = {
+        "Type": "AWS::DynamoDB::Table",
+        "Properties": {
+            "TableName": "recoverable",
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    }
+    _create_stack({"Resources": {"Table": table}})
+    backups = _client("dynamodb").describe_continuous_backups(TableName="recoverable")
+    return backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"][
+        "PointInTimeRecoveryStatus"
+    ]
+
+
 def probe_cloudformation_bucket_notifications() -> Any:
     queue = {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "notified"}}
     notification = {"Event": "s3:ObjectCreated:*", "Queue": {"Fn::GetAtt": ["Queue", "Arn"]}}
@@ -801,6 +845,7 @@ def probe_message_move_tasks() -> Any:
 PREREQUISITES = {
     "capacity_provider_strategy": ["shim_integration_casing"],
     "ecs_integration_error_names": ["shim_integration_casing"],
+    "cloudformation_state_machine_observability": ["shim_cloudformation_state_machines"],
 }
 NEEDS_RECORDER = {
     "s3_notification_invocation",
@@ -821,7 +866,7 @@ def run_probes(patched: bool, names: list[str]) -> dict[str, Any]:
     for name in names:
         if not patched:
             for shim in PREREQUISITES.get(name, []):
-                getattr(shims.stepfunctions, shim)()
+                (getattr(shims.stepfunctions, shim, None) or getattr(shims.cloudformation, shim))()
         if recorder:
             shims.install_hooks(recorder)
             recorder.__init__()
@@ -843,7 +888,7 @@ PROBES = sorted(name.removeprefix("probe_") for name in list(globals()) if name.
 def _observe(patched: bool, names: list[str]) -> dict[str, Any]:
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "functions" / "shared")]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT), str(ROOT / "functions" / "shared")]),
         "AWS_ACCESS_KEY_ID": "probe",
         "AWS_SECRET_ACCESS_KEY": "probe",
         "AWS_DEFAULT_REGION": "us-east-1",
@@ -876,6 +921,11 @@ _NO_DNS = "AttributeError: 'NetworkInterface' object has no attribute 'private_d
 # probe -> (what moto still does, what AWS does and the shim gives)
 EXPECTED: dict[str, tuple[Any, Any]] = {
     "message_move_tasks": ("NotImplementedError", {"status": "COMPLETED", "moved": ["one", "two"]}),
+    "cloudformation_state_machine_observability": (
+        ["OFF", [], False],
+        ["ALL", ["arn:aws:logs:us-east-1:123456789012:log-group:machine:*"], True],
+    ),
+    "cloudformation_table_point_in_time_recovery": ("DISABLED", "ENABLED"),
     "composite_alarms": ("NotImplementedError", [["ops", 'ALARM("dlq")', ["arn:topic"]]]),
     "query_definitions": ("NotImplementedError", [["stack/slow", ["g"]]]),
     "ecs_integration_casing": (

@@ -41,6 +41,8 @@ SHIMS = (
     stepfunctions.shim_choice_context_object_paths,
     stepfunctions.shim_timestamps,
     cloudformation.shim_cloudformation_state_machines,
+    cloudformation.shim_cloudformation_state_machine_observability,
+    cloudformation.shim_cloudformation_table_point_in_time_recovery,
     cloudformation.shim_cloudformation_bucket_notifications,
     cloudformation.shim_cloudformation_role_managed_policies,
     ecs.shim_ecs_task_lifecycle,

@@ -10,6 +10,8 @@ import threading
 from typing import Any
 
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.table import Table
 from moto.ecs.models import TaskDefinition, ecs_backends
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.models import AWSManagedPolicy, Role, iam_backends
@@ -51,6 +53,51 @@ def shim_cloudformation_state_machines() -> None:
 
     StateMachine.create_from_cloudformation_json = classmethod(create)
     StateMachine.delete_from_cloudformation_json = classmethod(delete)
+
+
+# --- CloudFormation: a state machine's LoggingConfiguration and TracingConfiguration ---------------------
+# moto's CloudFormation drops both: the machine describes as logging OFF and tracing disabled whatever the
+# template says. Its CreateStateMachine API keeps them, so the created machine gets them from the template.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-stepfunctions-statemachine.html
+
+
+def shim_cloudformation_state_machine_observability() -> None:
+    original = StateMachine.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        machine = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json["Properties"]
+        if properties.get("LoggingConfiguration"):
+            machine.loggingConfiguration = remap_nested_keys(
+                properties["LoggingConfiguration"], pascal_to_camelcase
+            )
+        if properties.get("TracingConfiguration"):
+            machine.tracingConfiguration = remap_nested_keys(
+                properties["TracingConfiguration"], pascal_to_camelcase
+            )
+        return machine
+
+    StateMachine.create_from_cloudformation_json = classmethod(create)
+
+
+# --- CloudFormation: AWS::DynamoDB::Table PointInTimeRecoverySpecification --------------------------------
+# moto's CloudFormation ignores it: every table describes PITR as DISABLED. Its UpdateContinuousBackups
+# API turns it on, so a table created with PointInTimeRecoveryEnabled gets it through that.
+
+
+def shim_cloudformation_table_point_in_time_recovery() -> None:
+    original = Table.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        table = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        specification = cloudformation_json["Properties"].get("PointInTimeRecoverySpecification") or {}
+        if str(specification.get("PointInTimeRecoveryEnabled")).lower() == "true":
+            dynamodb_backends[account_id][region_name].update_continuous_backups(
+                table.name, {"PointInTimeRecoveryEnabled": True}
+            )
+        return table
+
+    Table.create_from_cloudformation_json = classmethod(create)
 
 
 # --- CloudFormation: AWS::ECS::TaskDefinition properties -----------------------------------------------
