@@ -391,7 +391,8 @@ def check_log_retention(stack: Stack) -> CheckResult:
 
 def check_table_pitr(stack: Stack) -> CheckResult:
     dynamodb = stack.client("dynamodb")
-    off, on = [], []
+    off: list[str] = []
+    on: list[str] = []
     for _, table in stack.of_types("AWS::DynamoDB::Table"):
         backups = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
         status = backups.get("PointInTimeRecoveryDescription", {}).get(
