@@ -109,7 +109,7 @@ STAND_INS = (
     StandIn(
         "AWS::SNS::Subscription",
         "sns",
-        why="moto's CloudFormation has no subscription model; locally an email subscription stays pending",
+        why="moto's CloudFormation has no subscription model; moto confirms any subscription at once",
         create=_subscribe,
         delete=lambda client, arn, properties: client.unsubscribe(SubscriptionArn=arn),
     ),
