@@ -35,18 +35,17 @@ class StandIn:
     name_property: str = ""
 
 
-def _put_alarm(client: Any, name: str, properties: dict[str, Any]) -> Created:
-    alarm = {"AlarmName": name, **properties}
-    client.put_metric_alarm(**alarm)
-    described = client.describe_alarms(AlarmNames=[alarm["AlarmName"]])["MetricAlarms"][0]
-    return alarm["AlarmName"], {"Arn": described["AlarmArn"]}
+def _alarm_creator(kind: str) -> Callable[[Any, str, dict[str, Any]], Created]:
+    """Create a MetricAlarm or a CompositeAlarm (PutMetricAlarm / PutCompositeAlarm) and read its ARN back."""
 
+    def create(client: Any, name: str, properties: dict[str, Any]) -> Created:
+        alarm = {"AlarmName": name, **properties}
+        put = client.put_composite_alarm if kind == "CompositeAlarm" else client.put_metric_alarm
+        put(**alarm)
+        described = client.describe_alarms(AlarmNames=[alarm["AlarmName"]], AlarmTypes=[kind])
+        return alarm["AlarmName"], {"Arn": described[f"{kind}s"][0]["AlarmArn"]}
 
-def _put_composite_alarm(client: Any, name: str, properties: dict[str, Any]) -> Created:
-    alarm = {"AlarmName": name, **properties}
-    client.put_composite_alarm(**alarm)
-    described = client.describe_alarms(AlarmNames=[alarm["AlarmName"]], AlarmTypes=["CompositeAlarm"])
-    return alarm["AlarmName"], {"Arn": described["CompositeAlarms"][0]["AlarmArn"]}
+    return create
 
 
 def _put_query_definition(client: Any, name: str, properties: dict[str, Any]) -> Created:
@@ -117,7 +116,7 @@ STAND_INS = (
         "AWS::CloudWatch::Alarm",
         "cloudwatch",
         why="moto's CloudWatch stores alarms (it never evaluates them) but its CloudFormation has no model",
-        create=_put_alarm,
+        create=_alarm_creator("MetricAlarm"),
         delete=lambda client, name, properties: client.delete_alarms(AlarmNames=[name]),
         name_property="AlarmName",
     ),
@@ -126,7 +125,7 @@ STAND_INS = (
         "cloudwatch",
         why="moto has no PutCompositeAlarm and no CloudFormation model; the local stack adds the API "
         "(shims/cloudwatch.py), and stores the alarm without evaluating it",
-        create=_put_composite_alarm,
+        create=_alarm_creator("CompositeAlarm"),
         delete=lambda client, name, properties: client.delete_alarms(AlarmNames=[name]),
         name_property="AlarmName",
     ),
