@@ -593,7 +593,16 @@ def probe_execution_status_events(recorder: Recorder | None) -> Any:
     events = _client("events")
     events.put_rule(Name="statuses", EventPattern=json.dumps({"source": ["aws.states"]}))
     events.put_targets(Rule="statuses", Targets=[{"Id": "q", "Arn": queue_arn}])
-    _run_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    # The execution runs to its end before StartExecution returns: the race in which a short execution's
+    # SUCCEEDED once went out before its RUNNING is then lost every time, not now and then.
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    run_in_thread = ExecutionWorker.start
+    ExecutionWorker.start = ExecutionWorker._execution_logic
+    try:
+        _run_machine({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    finally:
+        ExecutionWorker.start = run_in_thread
     if recorder:
         return recorder.statuses
     return len(sqs.receive_message(QueueUrl=queue).get("Messages", []))

@@ -263,22 +263,29 @@ def shim_timestamps() -> None:
 
 
 def shim_execution_status_events() -> None:
-    original_start = Execution.start
+    original_worker = Execution._get_start_execution_worker
     original_terminated = BaseExecutionWorkerCommunication.terminated
 
-    def start(self):
-        original_start(self)
-        if (
-            hooks.current() is not None
-        ):  # the status as it was at the start: a short execution may have ended already
-            hooks.current().execution_status_changed(self, "RUNNING")
+    def worker(self):
+        # RUNNING goes out before the worker's thread starts: a short execution could otherwise end, and
+        # send SUCCEEDED, before its RUNNING event, an order AWS never shows.
+        execution_worker = original_worker(self)
+        launch = execution_worker.start
+
+        def start() -> None:
+            if hooks.current() is not None:
+                hooks.current().execution_status_changed(self, "RUNNING")
+            launch()
+
+        execution_worker.start = start
+        return execution_worker
 
     def terminated(self):
         original_terminated(self)
         if hooks.current() is not None:
             hooks.current().execution_status_changed(self.execution, self.execution.status)
 
-    Execution.start = start
+    Execution._get_start_execution_worker = worker
     BaseExecutionWorkerCommunication.terminated = terminated
 
 
