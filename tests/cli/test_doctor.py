@@ -125,8 +125,8 @@ def test_doctor_lists_every_check_with_evidence_and_fix(local_stack):
         assert found[check]["status"] == "OK", found[check]
     assert found["function-credentials"]["status"] == "OK"
     assert found["worker-image"]["status"] == "TODO" and "not in ECR" in found["worker-image"]["evidence"]
-    assert found["fargate-quota"]["status"] == "TODO" and "4 vCPU" in found["fargate-quota"]["evidence"]
-    assert found["drift"]["status"] == "TODO" and "detect-stack-drift" in found["drift"]["fix"]
+    assert found["fargate-quota"]["status"] == "OK" and "= 4 vCPU" in found["fargate-quota"]["evidence"]
+    assert found["drift"]["status"] == "OK" and "IN_SYNC" in found["drift"]["evidence"]
     # no subscriber without AlertEmail, and the local network has no endpoint or NAT: NOK, so exit 1
     assert found["alarm-actions"]["status"] == "NOK"
     assert found["task-networking"]["status"] == "NOK" and "no route" in found["task-networking"]["evidence"]
@@ -257,8 +257,9 @@ def test_an_access_key_in_a_function_environment_is_nok(local_stack):
 
 
 @contextmanager
-def worker_revision(stack: RunningStack, image: str) -> Iterator[None]:
-    """A new revision of the worker's family (the one the workflow runs) with another image."""
+def worker_revision(stack: RunningStack, image: str | None = None, **task: str) -> Iterator[None]:
+    """A new revision of the worker's family (the one the workflow runs): another image, or task-level
+    settings (cpu, memory)."""
     ecs = client(stack, "ecs")
     current = ecs.describe_task_definition(taskDefinition=resource(stack, "TaskDefinition"))["taskDefinition"]
     keep = (
@@ -272,9 +273,9 @@ def worker_revision(stack: RunningStack, image: str) -> Iterator[None]:
         "memory",
         "runtimePlatform",
     )
-    containers = [{**c, "image": image} for c in current["containerDefinitions"]]
+    containers = [{**c, "image": image or c["image"]} for c in current["containerDefinitions"]]
     registered = ecs.register_task_definition(
-        **{k: current[k] for k in keep if k in current}, containerDefinitions=containers
+        **{k: current[k] for k in keep if k in current} | task, containerDefinitions=containers
     )["taskDefinition"]["taskDefinitionArn"]
     try:
         yield
@@ -326,3 +327,33 @@ def test_a_nat_gateway_route_gives_the_tasks_a_way_to_ecr(local_stack):
         ec2.delete_nat_gateway(NatGatewayId=nat)
         ec2.release_address(AllocationId=allocation)
     assert status_of(local_stack, "task-networking") == "NOK"
+
+
+@pytest.mark.e2e
+def test_the_fargate_quota_must_cover_every_concurrent_task(local_stack):
+    # The local account has Fargate's default On-Demand vCPU quota, 6 (ECS quotas page); 4 tasks of 4 vCPU
+    # (a revision the workflow would run) need 16.
+    quotas = client(local_stack, "service-quotas")
+    with worker_revision(local_stack, cpu="4096", memory="8192"):
+        check = results(local_stack)[1]["fargate-quota"]
+        assert check["status"] == "NOK" and "quota 6;" in check["evidence"]
+        assert "= 16 vCPU" in check["evidence"]
+        # API_RequestServiceQuotaIncrease: the local account's request is approved at once
+        quotas.request_service_quota_increase(ServiceCode="fargate", QuotaCode="L-3032A538", DesiredValue=16)
+        check = results(local_stack)[1]["fargate-quota"]
+        assert check["status"] == "OK" and "quota 16;" in check["evidence"], check
+    assert status_of(local_stack, "fargate-quota") == "OK"
+
+
+@pytest.mark.e2e
+def test_a_setting_changed_outside_the_template_is_drift(local_stack):
+    logs, group = client(local_stack, "logs"), resource(local_stack, "IntakeFunctionLogs")
+    days = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["retentionInDays"]
+    logs.put_retention_policy(logGroupName=group, retentionInDays=1)
+    try:
+        check = results(local_stack)[1]["drift"]
+        assert check["status"] == "NOK" and "DRIFTED: IntakeFunctionLogs MODIFIED" in check["evidence"], check
+        assert f"/RetentionInDays {days} -> 1" in check["evidence"]
+    finally:
+        logs.put_retention_policy(logGroupName=group, retentionInDays=days)
+    assert status_of(local_stack, "drift") == "OK"

@@ -476,6 +476,15 @@ def check_function_credentials(stack: Stack) -> CheckResult:
     return CheckResult("function-credentials", NOK if leaks else OK, evidence, fix)
 
 
+def _drifted(drift: dict[str, Any]) -> str:
+    changes = "; ".join(
+        f"{d['PropertyPath']} {d.get('ExpectedValue')} -> {d.get('ActualValue')}"
+        for d in drift.get("PropertyDifferences", [])[:3]
+    )
+    status = f"{drift['LogicalResourceId']} {drift['StackResourceDriftStatus']}"
+    return f"{status} ({changes})" if changes else status
+
+
 def check_drift(stack: Stack) -> CheckResult:
     fix = (
         f"on AWS: aws cloudformation detect-stack-drift --stack-name {stack.name}, then "
@@ -507,7 +516,7 @@ def check_drift(stack: Stack) -> CheckResult:
     drifted = cloudformation.describe_stack_resource_drifts(
         StackName=stack.name, StackResourceDriftStatusFilters=["MODIFIED", "DELETED"]
     ).get("StackResourceDrifts", [])
-    resources = ", ".join(f"{d['LogicalResourceId']} {d['StackResourceDriftStatus']}" for d in drifted)
+    resources = ", ".join(_drifted(d) for d in drifted)
     reason = status.get("DetectionStatusReason", "")
     return CheckResult(
         "drift",

@@ -827,6 +827,49 @@ def probe_query_definitions() -> Any:
     return [[d["name"], d["logGroupNames"]] for d in found]
 
 
+def probe_fargate_quota() -> Any:
+    """The Fargate vCPU quota, then an increase (API_GetServiceQuota, API_RequestServiceQuotaIncrease)."""
+    quotas = _client("service-quotas")
+    try:
+        before = quotas.get_service_quota(ServiceCode="fargate", QuotaCode="L-3032A538")["Quota"]["Value"]
+    except Exception as error:
+        return type(error).__name__
+    quotas.request_service_quota_increase(ServiceCode="fargate", QuotaCode="L-3032A538", DesiredValue=40)
+    after = quotas.get_service_quota(ServiceCode="fargate", QuotaCode="L-3032A538")["Quota"]["Value"]
+    return [before, after]
+
+
+def probe_cloudformation_drift_detection() -> Any:
+    """A retention changed by hand is drift (using-cfn-stack-drift.html, API_DetectStackDrift.html)."""
+    cloudformation, logs = _client("cloudformation"), _client("logs")
+    template = {
+        "Resources": {"Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 30}}}
+    }
+    cloudformation.create_stack(StackName="drifting", TemplateBody=json.dumps(template))
+    group = cloudformation.describe_stack_resource(StackName="drifting", LogicalResourceId="Group")
+    logs.put_retention_policy(
+        logGroupName=group["StackResourceDetail"]["PhysicalResourceId"], retentionInDays=7
+    )
+    try:
+        detection = cloudformation.detect_stack_drift(StackName="drifting")["StackDriftDetectionId"]
+    except Exception as error:
+        return type(error).__name__
+    status = cloudformation.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
+    drifts = cloudformation.describe_stack_resource_drifts(StackName="drifting")["StackResourceDrifts"]
+    return [status["StackDriftStatus"], [[d["PropertyDifferences"][0]["PropertyPath"]] for d in drifts]]
+
+
+def probe_cloudformation_log_group_kms_key() -> Any:
+    """A log group created from a template with KmsKeyId is encrypted with it (AWS::Logs::LogGroup)."""
+    cloudformation, logs = _client("cloudformation"), _client("logs")
+    key = "arn:aws:kms:us-east-1:123456789012:key/probe"
+    template = {"Resources": {"Group": {"Type": "AWS::Logs::LogGroup", "Properties": {"KmsKeyId": key}}}}
+    cloudformation.create_stack(StackName="encrypted-logs", TemplateBody=json.dumps(template))
+    group = cloudformation.describe_stack_resource(StackName="encrypted-logs", LogicalResourceId="Group")
+    name = group["StackResourceDetail"]["PhysicalResourceId"]
+    return logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"][0].get("kmsKeyId")
+
+
 def probe_message_move_tasks() -> Any:
     """A DLQ's messages moved back to the queue that feeds it (API_StartMessageMoveTask.html)."""
     import time
@@ -937,6 +980,9 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "cloudformation_table_point_in_time_recovery": ("DISABLED", "ENABLED"),
     "composite_alarms": ("NotImplementedError", [["ops", 'ALARM("dlq")', ["arn:topic"]]]),
     "query_definitions": ("NotImplementedError", [["stack/slow", ["g"]]]),
+    "fargate_quota": ("NoSuchResourceException", [6.0, 40.0]),
+    "cloudformation_drift_detection": ("NotImplementedError", ["DRIFTED", [["/RetentionInDays"]]]),
+    "cloudformation_log_group_kms_key": (None, "arn:aws:kms:us-east-1:123456789012:key/probe"),
     "ecs_integration_casing": (
         {"status": "FAILED", "has_tasks": False},
         {"status": "SUCCEEDED", "has_tasks": True},

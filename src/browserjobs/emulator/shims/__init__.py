@@ -1,4 +1,5 @@
-"""Every place where moto 5.2.5 behaves differently from AWS, fixed: one module per service.
+"""Every place where moto 5.2.5 behaves differently from AWS, fixed: one module per service
+(CloudFormation's drift detection in a module of its own).
 
 `apply()` installs the shims once per process; `install_hooks()` connects the ones that need the local
 stack's runtime (running Lambda handlers, starting workers, delivering events). Without hooks the
@@ -15,12 +16,14 @@ import threading
 from browserjobs.emulator.shims import (
     awslambda,
     cloudformation,
+    cloudformation_drift,
     cloudwatch,
     dynamodb,
     ecs,
     events,
     logs,
     s3,
+    servicequotas,
     sqs,
     stepfunctions,
 )
@@ -60,7 +63,10 @@ SHIMS = (
     stepfunctions.shim_ecs_integration_errors,
     cloudwatch.shim_put_composite_alarm,
     logs.shim_query_definitions,
+    logs.shim_cloudformation_log_group_kms_key,
     sqs.shim_message_move_tasks,
+    servicequotas.shim_fargate_quota,
+    cloudformation_drift.shim_cloudformation_drift_detection,
 )
 
 _applied = False

@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+from moto.logs.models import LogGroup
 from moto.logs.responses import LogsResponse
 
 # --- CloudWatch Logs: saved Logs Insights queries --------------------------------------------------------
@@ -58,3 +59,19 @@ def shim_query_definitions() -> None:
     LogsResponse.put_query_definition = _put_query_definition
     LogsResponse.describe_query_definitions = _describe_query_definitions
     LogsResponse.delete_query_definition = _delete_query_definition
+
+
+# --- CloudWatch Logs: a CloudFormation log group's KMS key ------------------------------------------------
+# moto's CloudFormation passes the template's properties to CreateLogGroup as they are, which reads the key
+# as `kmsKeyId` (the API's spelling): a group created from a template with KmsKeyId is left unencrypted.
+
+
+def shim_cloudformation_log_group_kms_key() -> None:
+    original = LogGroup.create_from_cloudformation_json.__func__
+
+    def create_from_cloudformation_json(cls, name, cloudformation_json, account_id, region_name, **kw):
+        group = original(cls, name, cloudformation_json, account_id, region_name, **kw)
+        group.kms_key_id = cloudformation_json["Properties"].get("KmsKeyId", group.kms_key_id)
+        return group
+
+    LogGroup.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
