@@ -1,6 +1,9 @@
-"""HTTP statuses of the main frame: 429, other 4xx and 5xx fail the job with the Site.* error."""
+"""HTTP statuses of the main frame: 429, other 4xx and 5xx fail the job with the Site.* error; a site that
+cannot be reached is Site.Unreachable, and a retried task gives its navigations more time."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 
@@ -81,3 +84,29 @@ def test_error_statuses_of_subresources_and_redirects_do_not_fail_the_job(worker
 
     assert code == ExitCode.SUCCEEDED, worker.calls
     assert stack.result(job_id)["data"] == {"step-2": {"title": "Hello fixture"}}
+
+
+def test_a_site_nobody_answers_on_is_unreachable(worker, stack):
+    with socket.socket() as closed:  # a port that was free a moment ago: nothing listens there
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": url}}]})
+
+    code, execution = worker.run(job_id)
+
+    # The egress guard's own 502 (X-Egress-Guard: error) is not the site's 5xx.
+    assert code == ExitCode.BY_ERROR["Site.Unreachable"]
+    assert execution["error"] == "Site.Unreachable"
+    assert worker.failure()[1]["url"] == url
+
+
+def test_a_retried_task_gives_a_slow_page_twice_the_time(worker, stack, site):
+    steps = {"steps": [{"goto": {"url": site.url("/slow/2500"), "timeoutMs": 1500}}]}
+
+    code, _ = worker.run(stack.put_job("browse", steps))
+    assert code == ExitCode.BY_ERROR["Site.Timeout"]
+    assert "did not finish within 1500 ms" in worker.failure()[1]["message"]
+
+    code, execution = worker.run(stack.put_job("browse", steps), STATE_RETRY_COUNT="1")
+    assert code == ExitCode.SUCCEEDED, worker.failure()
+    assert execution["status"] == "SUCCEEDED"

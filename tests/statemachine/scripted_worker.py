@@ -6,6 +6,8 @@ JOB_ID, HEARTBEAT_SECONDS, the tables, TASK_ARN), it reads the job record and fo
   succeed           register the task, heartbeat once, SendTaskSuccess
   fail:<Error>      register the task, SendTaskFailure with that error
   fail-nocause:<E>  register the task, SendTaskFailure with that error and no cause at all
+  fail-first:<N>:<E>  the first N attempts of the task (STATE_RETRY_COUNT < N) fail with that error, then
+                    SendTaskSuccess
   late:<seconds>    register the task, send the first heartbeat only after that long (a slow Fargate start
                     and image pull), then SendTaskSuccess
   work:<seconds>    register the task, heartbeat for that long (stopping early, as Job.Interrupted, if an
@@ -48,6 +50,13 @@ def main() -> int:
     elif name == "fail":
         sfn.send_task_failure(taskToken=token, error=argument, cause=f"scripted failure {argument}")
         return 0
+    elif name == "fail-first":
+        failures, _, error = argument.partition(":")
+        attempt = int(os.environ.get("STATE_RETRY_COUNT", "0"))
+        if attempt < int(failures):
+            sfn.send_task_failure(taskToken=token, error=error, cause=f"scripted failure {attempt + 1}")
+            return 0
+        output["attempt"] = attempt
     elif name == "fail-nocause":
         sfn.send_task_failure(taskToken=token, error=argument)
         return 0

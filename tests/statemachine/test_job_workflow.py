@@ -53,6 +53,15 @@ def claim_outcomes(harness: Harness, job_id: str) -> list[dict[str, Any]]:
     return outcomes
 
 
+def task_attempts(harness: Harness, job_id: str) -> int:
+    """How many browser tasks the workflow started for the job (one per attempt of RunBrowserTask)."""
+    return sum(
+        1
+        for e in harness.history(job_id)
+        if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "ecs"
+    )
+
+
 def assert_released(harness: Harness, lock_key: str) -> None:
     assert harness.lock(lock_key) is None, f"lock {lock_key} still held"
 
@@ -70,16 +79,39 @@ def test_happy_path_records_success_and_releases_the_lock(harness: Harness) -> N
 
 
 def test_failure_is_recorded_and_dead_lettered(harness: Harness) -> None:
-    spec = job("fail:Site.ServerError")
+    spec = job("fail:Site.ClientError")
     record, execution = run(harness, spec)
     assert execution["status"] == "FAILED"
-    assert execution["error"] == "Site.ServerError"
+    assert execution["error"] == "Site.ClientError"
     assert record["status"] == "FAILED"
-    assert record["error"] == {"Error": "Site.ServerError", "Cause": "scripted failure Site.ServerError"}
+    assert record["error"] == {"Error": "Site.ClientError", "Cause": "scripted failure Site.ClientError"}
+    assert task_attempts(harness, spec["jobId"]) == 1  # a client error is never retried
     message = harness.dead_letters(spec["jobId"], 10)
     assert message["status"] == "FAILED" and message["source"] == "workflow"
-    assert message["error"]["Error"] == "Site.ServerError"
+    assert message["error"]["Error"] == "Site.ClientError"
     assert message["executionArn"] == execution["executionArn"]
+    assert_released(harness, spec["lockKey"])
+
+
+@pytest.mark.parametrize(
+    ("error", "retries"),
+    [("Site.ServerError", 3), ("Site.Timeout", 2), ("Site.Unreachable", 2), ("Browser.Crashed", 1)],
+)
+def test_site_and_browser_failures_are_retried_as_the_table_says(harness: Harness, error, retries) -> None:
+    # docs/CONTRACTS.md, Retries by error class. Each retry is a new task; the last allowed one succeeds.
+    spec = job(f"fail-first:{retries}:{error}")
+    record, execution = run(harness, spec)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert json.loads(record["summary"])["attempt"] == retries
+    assert task_attempts(harness, spec["jobId"]) == retries + 1
+    assert_released(harness, spec["lockKey"])
+
+    # One failure more than the table allows: the job fails with the site's error after every retry.
+    spec = job(f"fail-first:{retries + 1}:{error}")
+    record, execution = run(harness, spec)
+    assert execution["status"] == "FAILED" and record["error"]["Error"] == error
+    assert task_attempts(harness, spec["jobId"]) == retries + 1
+    assert harness.dead_letters(spec["jobId"], 10)["error"]["Error"] == error
     assert_released(harness, spec["lockKey"])
 
 

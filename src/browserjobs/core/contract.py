@@ -21,6 +21,10 @@ class ErrorName(StrEnum):
     SITE_CLIENT_ERROR = "Site.ClientError"
     SITE_SERVER_ERROR = "Site.ServerError"
     SITE_RATE_LIMITED = "Site.RateLimited"
+    # A navigation the site never answered: no connection (refused, reset, no such host), or no response
+    # within the step's timeout. Retried by the workflow, with a longer navigation timeout each time.
+    SITE_UNREACHABLE = "Site.Unreachable"
+    SITE_TIMEOUT = "Site.Timeout"
     BROWSER_CRASHED = "Browser.Crashed"
     WORKER_ERROR = "Worker.Error"
     # The crash hook's, for a task that stopped without a callback (a Spot reclaim is WORKER_INTERRUPTED).

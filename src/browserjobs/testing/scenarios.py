@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime
 import json
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from browserjobs.core.contract import ErrorName
 from browserjobs.emulator.stack import LocalStack
+from browserjobs.ops.timeline import build_timeline
 from browserjobs.testing.harness import Deadline, Harness, new_id, poll
 
 # Deploy-time parameters the scenarios rely on: two tokens, then one every five seconds per rate key.
@@ -298,6 +300,36 @@ def crash(ctx: Context, result: ScenarioResult) -> None:
     result.check("job in the DLQ", ctx.harness.dead_letters(job["jobId"], 15).get("status") == "FAILED")
 
 
+def site_retry(ctx: Context, result: ScenarioResult) -> None:
+    """A site that answers 503 twice is retried (Site.ServerError: up to 3 retries); a 404 never is."""
+    name = new_id("flaky")
+    flaky = ctx.job("flaky", [{"goto": {"url": f"{ctx.site_url}/flaky/{name}?fail=2&status=503"}}])
+    missing = ctx.job("missing", [{"goto": {"url": f"{ctx.site_url}/status/404"}}])
+    for job in (flaky, missing):
+        ctx.harness.submit(job)
+    record = ctx.run(flaky, "flaky", result)
+    result.check("job SUCCEEDED after two 503s", record["status"] == "SUCCEEDED", record["status"])
+    with urllib.request.urlopen(f"{ctx.site_url}/hits/{name}", timeout=10) as answer:  # noqa: S310 (loopback)
+        hits = json.load(answer)
+    result.check("the site saw three loads", len(hits) == 3, hits)
+    retries = _browser_task_retries(ctx.harness.history(flaky["jobId"]))
+    result.check("browserjobs history shows two retries", retries == 2, retries)
+    if len(hits) == 3:
+        result.measurements["retried_job_seconds"] = round(hits[-1] - hits[0], 2)
+    record = ctx.run(missing, "missing", result)
+    error = (record.get("error") or {}).get("Error")
+    result.check(
+        "a 404 fails at once", record["status"] == "FAILED" and error == ErrorName.SITE_CLIENT_ERROR, error
+    )
+    retries = _browser_task_retries(ctx.harness.history(missing["jobId"]))
+    result.check("and is not retried", retries == 0, retries)
+
+
+def _browser_task_retries(history: list[dict[str, Any]]) -> int:
+    """The retries `browserjobs history` shows for RunBrowserTask."""
+    return sum(run.retries for run in build_timeline(history).runs if run.name == "RunBrowserTask")
+
+
 def invalid_input(ctx: Context, result: ScenarioResult) -> None:
     job = ctx.job("invalid", [])  # a browse job needs at least one step
     ctx.harness.submit(job)
@@ -324,6 +356,7 @@ SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
     ("burst", "a burst beyond the rate limit waits for tokens", burst),
     ("timeout", "a worker stops heartbeating: timeout, stop, release, DLQ", heartbeat_timeout),
     ("crash", "a worker crashes: failed within seconds", crash),
+    ("retry", "a site answers 503 twice: retried, and it succeeds; a 404 is not retried", site_retry),
     ("invalid", "invalid input is rejected and recorded", invalid_input),
 ]
 

@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_STEP_TIMEOUT_MS = 30_000
+MAX_STEP_TIMEOUT_MS = 300_000  # the schemas' maximum timeoutMs
+# Steps that load a page: their failures are the site's (Site.Timeout, Site.Unreachable), and on a retry
+# of the task they wait longer.
+NAVIGATION_STEPS = frozenset({"goto"})
 # Playwright's own timeout fires first and says more; this backstop covers calls that take none (pdf).
 HARD_CAP_SLACK_SECONDS = 5.0
 MAX_MESSAGE_CHARS = 4_000
@@ -39,8 +43,10 @@ class ActionContext:
         health: BrowserHealth,
         aws: Callable[[Service], Any],
         session_account: str | None,
+        attempt: int = 0,
     ) -> None:
         self.page = page
+        self.attempt = attempt  # the workflow's retry count for this task (STATE_RETRY_COUNT)
         self.policy = policy
         self.health = health
         self.aws = aws  # client factory, for actions that need more than the browser (e.g. Secrets Manager)
@@ -59,6 +65,13 @@ class ActionContext:
 
     async def save_artifact(self, name: str, body: bytes | Path, content_type: str) -> dict[str, Any]:
         return await asyncio.to_thread(self._artifacts.put, name, body, content_type)
+
+    def step_timeout_ms(self, kind: str, timeout_ms: int) -> int:
+        """A navigation's timeout doubles with each retry of the task (a slow site gets more time), up to
+        the schemas' maximum; the job's own deadline still bounds the whole run."""
+        if kind not in NAVIGATION_STEPS or self.attempt == 0:
+            return timeout_ms
+        return max(timeout_ms, min(MAX_STEP_TIMEOUT_MS, timeout_ms * 2 ** min(self.attempt, 8)))
 
     async def step(
         self, kind: str, run: Callable[[], Awaitable[None]], timeout_ms: int, *, check_http: bool = True
@@ -93,10 +106,12 @@ class ActionContext:
             return known
         where = f"step {record['index']} ({record['type']})"
         message = self._redacted(str(error))[:MAX_MESSAGE_CHARS]
+        navigation = record["type"] in NAVIGATION_STEPS
         if isinstance(error, PlaywrightTimeoutError | TimeoutError):
-            return JobFailure(
-                ErrorName.WORKER_TIMEOUT, f"{where} did not finish within {timeout_ms} ms: {message}"
-            )
+            name = ErrorName.SITE_TIMEOUT if navigation else ErrorName.WORKER_TIMEOUT
+            return JobFailure(name, f"{where} did not finish within {timeout_ms} ms: {message}")
+        if navigation and "net::ERR_" in message:  # Chromium's network errors: no answer from the site
+            return JobFailure(ErrorName.SITE_UNREACHABLE, f"{where}: no answer from the site: {message}")
         if self._browser_gone():
             return JobFailure(ErrorName.BROWSER_CRASHED, f"{where}: the browser went away: {message}")
         logger.error("%s failed: %s: %s", where, type(error).__name__, message)

@@ -20,6 +20,9 @@ from browserjobs.worker.egress import EgressPolicy
 
 logger = logging.getLogger(__name__)
 
+# On the proxy's own answers: `blocked` (403, the policy refused the host) or `error` (502, the site could
+# not be resolved or connected to), so that the worker tells them from the site's own statuses.
+EGRESS_GUARD_HEADER = "X-Egress-Guard"
 HEAD_LIMIT = 64 * 1024
 HEAD_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 15.0
@@ -131,7 +134,8 @@ async def _respond(writer: asyncio.StreamWriter, status: int, message: str) -> N
     reason = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[status]
     writer.write(
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-        f"X-Egress-Guard: {'blocked' if status == 403 else 'error'}\r\nConnection: close\r\n\r\n".encode()
+        f"{EGRESS_GUARD_HEADER}: {'blocked' if status == 403 else 'error'}\r\n"
+        "Connection: close\r\n\r\n".encode()
         + body
     )
     with contextlib.suppress(OSError):

@@ -18,6 +18,8 @@ WORKER_ERRORS = (
     ErrorName.SITE_CLIENT_ERROR,
     ErrorName.SITE_SERVER_ERROR,
     ErrorName.SITE_RATE_LIMITED,
+    ErrorName.SITE_UNREACHABLE,
+    ErrorName.SITE_TIMEOUT,
     ErrorName.BROWSER_CRASHED,
     ErrorName.WORKER_ERROR,
 )
@@ -41,6 +43,8 @@ class ExitCode:
         ErrorName.SITE_RATE_LIMITED: 16,
         ErrorName.BROWSER_CRASHED: 17,
         ErrorName.WORKER_ERROR: 18,
+        ErrorName.SITE_UNREACHABLE: 19,
+        ErrorName.SITE_TIMEOUT: 20,
     }
 
 

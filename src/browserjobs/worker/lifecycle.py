@@ -180,6 +180,7 @@ def _run(
             chromium_path=config.chromium_path,
             aws=aws,
             deadline=anchor + job.timeout_seconds - FINISH_RESERVE_SECONDS,
+            attempt=config.state_retry_count,
         )
         sessions = SessionStore(
             s3=aws("s3"),

@@ -7,11 +7,16 @@ from urllib.parse import urlsplit
 from playwright.async_api import Page, Request, Response
 
 from browserjobs.worker.egress import EgressPolicy
+from browserjobs.worker.egress_proxy import EGRESS_GUARD_HEADER
 from browserjobs.worker.errors import ErrorName, JobFailure
 
 
-def http_failure(status: int, url: str) -> JobFailure | None:
-    """HTTP 429 → Site.RateLimited, other 4xx → Site.ClientError, 5xx → Site.ServerError."""
+def http_failure(status: int, url: str, guard: str | None = None) -> JobFailure | None:
+    """HTTP 429 → Site.RateLimited, other 4xx → Site.ClientError, 5xx → Site.ServerError; the egress
+    guard's own 502 (`X-Egress-Guard: error`: the site could not be resolved or connected to) →
+    Site.Unreachable."""
+    if guard == "error":
+        return JobFailure(ErrorName.SITE_UNREACHABLE, f"{url} could not be reached", url=url)
     if status == 429:
         error = ErrorName.SITE_RATE_LIMITED
     elif 400 <= status < 500:
@@ -45,7 +50,8 @@ class MainFrameWatch:
     def _on_response(self, response: Response) -> None:
         # A blocked host is never connected to: its "response" is the proxy's refusal.
         if self._main_frame_navigation(response.request) and not self._refused(response.url):
-            self.http_error = self.http_error or http_failure(response.status, response.url)
+            guard = response.headers.get(EGRESS_GUARD_HEADER.lower())  # Playwright lower-cases names
+            self.http_error = self.http_error or http_failure(response.status, response.url, guard)
 
     def _on_request_failed(self, request: Request) -> None:
         if self._main_frame_navigation(request):

@@ -51,6 +51,7 @@ class RunSettings:
     chromium_path: str | None
     deadline: float  # time.monotonic() value
     aws: Callable[[Service], Any]
+    attempt: int = 0  # the workflow's retry count for this task (STATE_RETRY_COUNT)
 
 
 async def run_in_browser(
@@ -112,6 +113,7 @@ class _BrowserRun:
             health=health,
             aws=self.settings.aws,
             session_account=job.session,
+            attempt=self.settings.attempt,
         )
         await supervise(
             action(ctx, job.params),

@@ -18,7 +18,7 @@ from browserjobs.core.contract import (
     ExecutionStatus,
     JobStatus,
 )
-from browserjobs.worker.errors import ExitCode
+from browserjobs.worker.errors import WORKER_ERRORS, ExitCode
 from tests.conftest import ROOT
 from tests.unit.template.test_template import SERVICE_ERROR
 
@@ -71,6 +71,12 @@ def test_every_error_in_the_contract_is_raised_by_something():
     raised = {str(name) for name in worker | crash_hook | claim | cleanup | _ended_with_by_workflow()}
 
     assert raised == {str(e) for e in ErrorName}
+
+
+def test_result_json_accepts_every_error_the_worker_reports():
+    schema = json.loads((ROOT / "src/browserjobs/core/schemas/result.schema.json").read_text())
+    enum = schema["properties"]["error"]["properties"]["Error"]["enum"]
+    assert sorted(enum) == sorted(str(e) for e in WORKER_ERRORS) == sorted(str(e) for e in ExitCode.BY_ERROR)
 
 
 def test_statuses_are_the_services_and_the_records():

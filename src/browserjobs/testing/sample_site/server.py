@@ -3,10 +3,15 @@
 /slow?seconds=N    the index page after N seconds
 /hang              never answers (until the client goes away or the site stops)
 /status/<code>     an empty page with that HTTP status (429, 503, ...)
+/flaky/<name>?fail=N&status=503[&retryAfter=S]
+                   a site in trouble: the first N requests for <name> answer that status (with
+                   `Retry-After: S` when given), later ones the index page
+/hits/<name>       the times (epoch seconds) <name> was asked for under /flaky, as JSON
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import threading
@@ -22,11 +27,41 @@ PAGES = Path(__file__).resolve().parent / "pages"
 MAX_SLOW_SECONDS = 60
 
 
+class _Flaky:
+    """Requests per /flaky name, shared by the server's threads."""
+
+    def __init__(self) -> None:
+        self.hits: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+
+    def hit(self, name: str) -> int:
+        """Record a request; how many came before it."""
+        with self.lock:
+            times = self.hits.setdefault(name, [])
+            times.append(time.time())
+            return len(times) - 1
+
+    def times(self, name: str) -> list[float]:
+        with self.lock:
+            return list(self.hits.get(name, []))
+
+
 class _Handler(SimpleHTTPRequestHandler):
     stopping: threading.Event
+    flaky: _Flaky
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
+        if url.path.startswith("/flaky/"):
+            self._flaky(url.path.removeprefix("/flaky/"), parse_qs(url.query))
+            return
+        if url.path.startswith("/hits/"):
+            self._send(
+                HTTPStatus.OK,
+                json.dumps(self.flaky.times(url.path.removeprefix("/hits/"))),
+                "application/json",
+            )
+            return
         if url.path == "/slow":
             seconds = min(float(parse_qs(url.query).get("seconds", ["2"])[0]), MAX_SLOW_SECONDS)
             time.sleep(seconds)
@@ -36,12 +71,33 @@ class _Handler(SimpleHTTPRequestHandler):
             return
         elif url.path.startswith("/status/"):
             code = HTTPStatus(int(url.path.rsplit("/", 1)[-1]))
-            self.send_response(code)
-            self.send_header("Content-Type", "text/html")
-            self.end_headers()
-            self.wfile.write(f"<h1>{code.value} {code.phrase}</h1>".encode())
+            self._send(code, f"<h1>{code.value} {code.phrase}</h1>")
             return
         super().do_GET()
+
+    def _flaky(self, name: str, query: dict[str, list[str]]) -> None:
+        if self.flaky.hit(name) >= int(query.get("fail", ["1"])[0]):
+            self.path = "/index.html"
+            super().do_GET()
+            return
+        code = HTTPStatus(int(query.get("status", ["503"])[0]))
+        retry_after = query.get("retryAfter", [None])[0]
+        self._send(code, f"<h1>{code.value} {code.phrase}</h1>", headers={"Retry-After": retry_after})
+
+    def _send(
+        self,
+        code: HTTPStatus,
+        body: str,
+        content_type: str = "text/html",
+        headers: dict[str, str | None] | None = None,
+    ) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            if value is not None:
+                self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body.encode())
 
     def log_message(self, format: str, *args: object) -> None:  # the demo prints its own progress
         return
@@ -60,7 +116,7 @@ class _Server(ThreadingHTTPServer):
 class SampleSite:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         stopping = threading.Event()
-        handler = type("Handler", (_Handler,), {"stopping": stopping})
+        handler = type("Handler", (_Handler,), {"stopping": stopping, "flaky": _Flaky()})
         self._stopping = stopping
         self._server = _Server((host, port), partial(handler, directory=str(PAGES)))
         self._thread = threading.Thread(target=self._server.serve_forever, name="sample-site", daemon=True)

@@ -30,7 +30,7 @@ async def run(ctx: ActionContext, params: dict[str, Any]) -> None:
 async def run_steps(ctx: ActionContext, steps: list[dict[str, Any]]) -> None:
     for step in steps:
         ((kind, args),) = step.items()
-        timeout_ms = int(args.get("timeoutMs", DEFAULT_STEP_TIMEOUT_MS))
+        timeout_ms = ctx.step_timeout_ms(kind, int(args.get("timeoutMs", DEFAULT_STEP_TIMEOUT_MS)))
         await ctx.step(kind, partial(STEPS[kind], ctx, args, timeout_ms), timeout_ms)
 
 
