@@ -96,6 +96,11 @@ class Site:
                 elif path.startswith("/status/"):
                     code = int(path.rsplit("/", 1)[1])
                     self._send(code, f"<html><body><h1>status {code}</h1></body></html>".encode())
+                elif path.startswith("/retry-after/"):
+                    retry_after = path.removeprefix("/retry-after/")
+                    self._send(
+                        429, b"<html><body>slow down</body></html>", headers={"Retry-After": retry_after}
+                    )
                 elif path.startswith("/slow/"):
                     # The server takes this long to answer: what the page under test does, not a test wait.
                     time.sleep(int(path.rsplit("/", 1)[1]) / 1000)

@@ -4,6 +4,7 @@ cannot be reached is Site.Unreachable, and a retried task gives its navigations 
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -110,3 +111,18 @@ def test_a_retried_task_gives_a_slow_page_twice_the_time(worker, stack, site):
     code, execution = worker.run(stack.put_job("browse", steps), STATE_RETRY_COUNT="1")
     assert code == ExitCode.SUCCEEDED, worker.failure()
     assert execution["status"] == "SUCCEEDED"
+
+
+def test_a_429_slows_the_rate_key_down_until_its_retry_after(worker, stack, site):
+    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": site.url("/retry-after/7")}}]})
+    before_ms = time.time_ns() // 1_000_000
+
+    code, _ = worker.run(job_id)
+
+    assert code == ExitCode.BY_ERROR["Site.RateLimited"]
+    assert worker.failure()[1]["retryAfterSeconds"] == 7
+    bucket = stack.client("dynamodb").get_item(
+        TableName=stack.names["locks"], Key={"pk": {"S": f"bucket#tenant#{job_id}"}}, ConsistentRead=True
+    )["Item"]
+    assert bucket["ratePercent"]["N"] == "50" and float(bucket["tokens"]["N"]) == 0
+    assert int(bucket["refilledAtMs"]["N"]) >= before_ms + 7_000  # nothing refills before the site's time

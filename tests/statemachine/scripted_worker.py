@@ -8,6 +8,10 @@ JOB_ID, HEARTBEAT_SECONDS, the tables, TASK_ARN), it reads the job record and fo
   fail-nocause:<E>  register the task, SendTaskFailure with that error and no cause at all
   fail-first:<N>:<E>  the first N attempts of the task (STATE_RETRY_COUNT < N) fail with that error, then
                     SendTaskSuccess
+  ratelimited:<N>:<S>  the first N runs of the job (counted on its record) answer as a 429 with
+                    `Retry-After: S`: recorded on the job's rate key as the real worker records it, then
+                    SendTaskFailure Site.RateLimited; later runs SendTaskSuccess
+  ratelimited-bare:<N>  the same, without recording anything on the rate key
   late:<seconds>    register the task, send the first heartbeat only after that long (a slow Fargate start
                     and image pull), then SendTaskSuccess
   work:<seconds>    register the task, heartbeat for that long (stopping early, as Job.Interrupted, if an
@@ -25,6 +29,8 @@ import sys
 import time
 
 import boto3
+
+from browserjobs.core import site_health
 
 
 def main() -> int:
@@ -57,6 +63,28 @@ def main() -> int:
             sfn.send_task_failure(taskToken=token, error=error, cause=f"scripted failure {attempt + 1}")
             return 0
         output["attempt"] = attempt
+    elif name in ("ratelimited", "ratelimited-bare"):
+        times, _, retry_after = argument.partition(":")
+        runs = ddb.update_item(
+            TableName=os.environ["JOBS_TABLE"],
+            Key={"jobId": {"S": job_id}},
+            UpdateExpression="ADD scriptRuns :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )["Attributes"]["scriptRuns"]["N"]
+        if int(runs) <= int(times):
+            if name == "ratelimited":
+                rate_key = job.get("rateKey", job["lockKey"])["S"]
+                now_ms = time.time_ns() // 1_000_000
+                site_health.record_rate_limited(
+                    ddb, os.environ["LOCKS_TABLE"], rate_key, int(retry_after), now_ms
+                )
+            sfn.send_task_failure(
+                taskToken=token, error="Site.RateLimited", cause=f"scripted 429, run {runs}"
+            )
+            return 0
+        site_health.record_success(ddb, os.environ["LOCKS_TABLE"], job.get("rateKey", job["lockKey"])["S"])
+        output["runs"] = int(runs)
     elif name == "fail-nocause":
         sfn.send_task_failure(taskToken=token, error=argument)
         return 0

@@ -115,6 +115,38 @@ def test_site_and_browser_failures_are_retried_as_the_table_says(harness: Harnes
     assert_released(harness, spec["lockKey"])
 
 
+def test_a_429_sends_the_job_back_to_its_claim_until_the_site_allows_it(harness: Harness) -> None:
+    spec = job("ratelimited:1:3")
+    record, execution = run(harness, spec)
+    assert execution["status"] == "SUCCEEDED", execution
+    assert json.loads(record["summary"])["runs"] == 2
+    history = harness.history(spec["jobId"])
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered.count("ReleaseForRateLimit") == 1 and entered.count("RunBrowserTask") == 2
+    # The second run starts at least the site's 3 s after the 429 (then a token at the halved rate).
+    failed = next(e["timestamp"] for e in history if e["type"] == "TaskFailed")
+    second_run = [
+        e["timestamp"]
+        for e in history
+        if e.get("stateEnteredEventDetails", {}).get("name") == "RunBrowserTask"
+    ][1]
+    assert (second_run - failed).total_seconds() >= 3
+    bucket = harness.bucket(spec["lockKey"])
+    assert (
+        bucket["ratePercent"] == 50 and bucket["successes"] == 1
+    )  # halved, and one success towards recovery
+    assert_released(harness, spec["lockKey"])
+
+
+def test_a_site_that_keeps_answering_429_fails_the_job_after_five_rounds(harness: Harness) -> None:
+    spec = job("ratelimited-bare:9", rateKey=new_id("rate"))
+    record, execution = run(harness, spec)
+    assert execution["status"] == "FAILED" and record["error"]["Error"] == "Site.RateLimited"
+    assert states_entered(harness, spec["jobId"]).count("RunBrowserTask") == 6  # the first run, 5 rounds more
+    assert harness.dead_letters(spec["jobId"], 10)["error"]["Error"] == "Site.RateLimited"
+    assert_released(harness, spec["lockKey"])
+
+
 def test_heartbeat_timeout_stops_the_task_releases_and_dead_letters(harness: Harness) -> None:
     spec = job("hang", heartbeatSeconds=2, timeoutSeconds=60)
     record, execution = run(harness, spec)

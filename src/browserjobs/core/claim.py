@@ -31,6 +31,7 @@ from browserjobs.core.ratelimit import (
     tokens_to_decimal,
 )
 from browserjobs.core.records import set_waiting
+from browserjobs.core.site_health import FULL_RATE_PERCENT, effective_rate_per_minute, effective_rate_percent
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +124,10 @@ class Plan:
     lease_expires_epoch: int
 
 
-def policy_of(settings: Settings) -> BucketPolicy:
-    return BucketPolicy(rate_per_minute=settings.rate_limit_per_minute, burst=settings.rate_burst)
+def policy_of(settings: Settings, bucket: dict[str, Any] | None = None) -> BucketPolicy:
+    """The rate key's policy: the configured rate, lowered while its site answers 429 (site_health)."""
+    rate = effective_rate_per_minute(settings.rate_limit_per_minute, bucket)
+    return BucketPolicy(rate_per_minute=rate, burst=settings.rate_burst)
 
 
 def decide(request: ClaimRequest, leases: Leases, settings: Settings, now_ms: int) -> Plan | dict[str, Any]:
@@ -142,8 +145,8 @@ def decide(request: ClaimRequest, leases: Leases, settings: Settings, now_ms: in
         # The claim already committed (a retried invocation): report it again, spend nothing.
         return {"outcome": Outcome.CLAIMED, "slot": lock["slot"], "leaseExpiresAt": lock["leaseExpiresAt"]}
 
-    policy = policy_of(settings)
     stored = leases.bucket
+    policy = policy_of(settings, stored)
     current = (
         Bucket(units=decimal_to_units(stored["tokens"]), refilled_at_ms=int(stored["refilledAtMs"]))
         if stored is not None
@@ -214,10 +217,10 @@ def transact_items(request: ClaimRequest, plan: Plan, settings: Settings) -> lis
 
 def _bucket_put(request: ClaimRequest, plan: Plan, settings: Settings) -> dict[str, Any]:
     """The bucket after the take, written only if nobody took from it since it was read."""
-    now_s = plan.claimed_at_ms // 1000
-    policy = policy_of(settings)
-    seconds_to_full = policy.burst * 60 // policy.rate_per_minute + 1
     previous = plan.previous_bucket
+    policy = policy_of(settings, previous)
+    seconds_to_full = policy.burst * 60 // policy.rate_per_minute + 1
+    refill_s = max(plan.claimed_at_ms, plan.bucket.refilled_at_ms) // 1000
     if previous is None:
         condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
     else:
@@ -237,13 +240,21 @@ def _bucket_put(request: ClaimRequest, plan: Plan, settings: Settings) -> dict[s
                     "pk": bucket_key(request.rate_key),
                     "tokens": tokens_to_decimal(plan.bucket.units),
                     "refilledAtMs": plan.bucket.refilled_at_ms,
-                    "expiresAt": now_s + seconds_to_full + BUCKET_TTL_PADDING_SECONDS,
+                    "expiresAt": refill_s + seconds_to_full + BUCKET_TTL_PADDING_SECONDS,
+                    **_slowed_down(previous),
                 }
             ),
             **condition,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
+
+
+def _slowed_down(bucket: dict[str, Any] | None) -> dict[str, Any]:
+    """A lowered rate is kept until its successes have raised it back to the configured one."""
+    if effective_rate_percent(bucket) >= FULL_RATE_PERCENT or bucket is None:
+        return {}
+    return {"ratePercent": bucket["ratePercent"], "successes": bucket.get("successes", 0)}
 
 
 _FREE_OR_MINE = "attribute_not_exists(pk) OR leaseExpiresAtEpoch <= :now OR jobId = :jobId"

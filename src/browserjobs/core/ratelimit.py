@@ -4,6 +4,9 @@ Tokens are counted in units of 1/60000 token (a token per minute per unit of rat
 resolution), so refilling `elapsed_ms * rate_per_minute` units is an integer and the wait for the
 next token is an exact ceiling. DynamoDB stores `tokens` as a decimal with enough digits for the
 units to round-trip (see `tokens_to_decimal` / `decimal_to_units`).
+
+A site that answers 429 empties its rate key's bucket until the time its Retry-After names: the bucket's
+`refilled_at_ms` is then in the future, and nothing refills before it (browserjobs.core.site_health).
 """
 
 from __future__ import annotations
@@ -59,14 +62,15 @@ def take(bucket: Bucket, policy: BucketPolicy, now_ms: int) -> Take:
     current = refill(bucket, policy, now_ms)
     if current.units >= UNITS_PER_TOKEN:
         return Take(taken=True, bucket=Bucket(current.units - UNITS_PER_TOKEN, current.refilled_at_ms))
-    return Take(taken=False, bucket=current, wait_seconds=wait_seconds(current, policy))
+    return Take(taken=False, bucket=current, wait_seconds=wait_seconds(current, policy, now_ms))
 
 
-def wait_seconds(bucket: Bucket, policy: BucketPolicy) -> int:
-    """Whole seconds until a bucket refilled to now holds one token (at least 1)."""
-    missing = UNITS_PER_TOKEN - bucket.units
-    per_second = policy.rate_per_minute * 1000
-    return max(1, -(-missing // per_second))
+def wait_seconds(bucket: Bucket, policy: BucketPolicy, now_ms: int) -> int:
+    """Whole seconds until a bucket refilled to now holds one token (at least 1); a bucket that refills
+    only from a time still to come waits for that time first."""
+    missing_ms = -(-(UNITS_PER_TOKEN - bucket.units) // policy.rate_per_minute)
+    until_ms = max(0, bucket.refilled_at_ms - now_ms) + missing_ms
+    return max(1, -(-until_ms // 1000))
 
 
 def tokens_to_decimal(units: int) -> Decimal:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from browserjobs.core.contract import FINAL_EXECUTION_STATUSES, FINAL_JOB_STATUSES
+from browserjobs.core.keys import bucket_key
+from browserjobs.core.keys import lock_key as lock_key_of
 from browserjobs.ops.jobs import describe_execution, execution_arn_for, get_job
 from browserjobs.ops.outputs import Target
 
@@ -112,7 +114,11 @@ class Harness:
 
     def lock(self, lock_key: str) -> dict[str, Any] | None:
         table = self.target.table(self.outputs["LocksTableName"])
-        return table.get_item(Key={"pk": f"lock#{lock_key}"}, ConsistentRead=True).get("Item")
+        return table.get_item(Key={"pk": lock_key_of(lock_key)}, ConsistentRead=True).get("Item")
+
+    def bucket(self, rate_key: str) -> dict[str, Any] | None:
+        table = self.target.table(self.outputs["LocksTableName"])
+        return table.get_item(Key={"pk": bucket_key(rate_key)}, ConsistentRead=True).get("Item")
 
     def dead_letters(self, job_id: str, timeout: float) -> dict[str, Any]:
         """The DLQ message for a job. Messages are looked at, never consumed: they become visible again."""

@@ -309,8 +309,7 @@ def site_retry(ctx: Context, result: ScenarioResult) -> None:
         ctx.harness.submit(job)
     record = ctx.run(flaky, "flaky", result)
     result.check("job SUCCEEDED after two 503s", record["status"] == "SUCCEEDED", record["status"])
-    with urllib.request.urlopen(f"{ctx.site_url}/hits/{name}", timeout=10) as answer:  # noqa: S310 (loopback)
-        hits = json.load(answer)
+    hits = _hits(ctx, name)
     result.check("the site saw three loads", len(hits) == 3, hits)
     retries = _browser_task_retries(ctx.harness.history(flaky["jobId"]))
     result.check("browserjobs history shows two retries", retries == 2, retries)
@@ -323,6 +322,28 @@ def site_retry(ctx: Context, result: ScenarioResult) -> None:
     )
     retries = _browser_task_retries(ctx.harness.history(missing["jobId"]))
     result.check("and is not retried", retries == 0, retries)
+
+
+def site_rate_limit(ctx: Context, result: ScenarioResult) -> None:
+    """A 429 with Retry-After: 3 sends the job back to its claim; it loads again no sooner than asked."""
+    name = new_id("busy")
+    job = ctx.job("busy", [{"goto": {"url": f"{ctx.site_url}/flaky/{name}?fail=1&status=429&retryAfter=3"}}])
+    ctx.harness.submit(job)
+    record = ctx.run(job, "busy", result)
+    result.check("job SUCCEEDED after a 429", record["status"] == "SUCCEEDED", record["status"])
+    hits = _hits(ctx, name)
+    if result.check("the site saw two loads", len(hits) == 2, hits):
+        gap = round(hits[1] - hits[0], 2)
+        result.measurements["seconds_between_loads"] = gap
+        result.check("the second came at least 3 s after the first", gap >= 3, gap)
+    bucket = ctx.harness.bucket(job["lockKey"]) or {}
+    result.check("the rate key was slowed to half", bucket.get("ratePercent") == 50, bucket)
+
+
+def _hits(ctx: Context, name: str) -> list[float]:
+    hits_url = f"{ctx.site_url}/hits/{name}"  # the sample site on loopback, http only
+    with urllib.request.urlopen(hits_url, timeout=10) as answer:  # noqa: S310  # nosec B310
+        return list(json.load(answer))
 
 
 def _browser_task_retries(history: list[dict[str, Any]]) -> int:
@@ -357,6 +378,7 @@ SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
     ("timeout", "a worker stops heartbeating: timeout, stop, release, DLQ", heartbeat_timeout),
     ("crash", "a worker crashes: failed within seconds", crash),
     ("retry", "a site answers 503 twice: retried, and it succeeds; a 404 is not retried", site_retry),
+    ("ratelimit", "a site answers 429 with Retry-After: 3: the job waits, then succeeds", site_rate_limit),
     ("invalid", "invalid input is rejected and recorded", invalid_input),
 ]
 

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 class Job:
     job_id: str
     lock_key: str
+    rate_key: str
     action: str
     params: dict[str, Any]
     timeout_seconds: int
@@ -38,6 +39,7 @@ def load_job(ddb: Any, table: str, job_id: str) -> Job:
         return Job(
             job_id=job_id,
             lock_key=record["lockKey"],
+            rate_key=record.get("rateKey") or record["lockKey"],
             action=record["action"],
             params=record.get("params") or {},
             timeout_seconds=int(record.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS),

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from browserjobs.core import site_health
 from browserjobs.core.clock import iso_ms
 from browserjobs.core.config import ConfigError
 from browserjobs.core.schema import action_schema_path, schema_errors
@@ -104,6 +105,8 @@ def run_job(config: WorkerConfig, policy: EgressPolicy, aws: AwsClients, stop: S
     # Leaving this block joins the watcher, whose long poll may take a moment: only after the callback.
     with heartbeat, watcher:
         job, outcome = _run(config, policy, aws, stop, identity.task_arn, anchor, artifacts)
+        if job is not None:
+            _record_site_health(aws("dynamodb"), resources.locks_table, job, outcome)
         duration_ms = round((time.monotonic() - started) * 1000)
         result = _result(config.job_id, job, identity.task_arn, started_ms, duration_ms, outcome, artifacts)
         try:
@@ -197,6 +200,29 @@ def _run(
     except Exception as error:
         logger.exception("the job failed unexpectedly")
         return job, RunOutcome(failure=JobFailure(ErrorName.WORKER_ERROR, f"{type(error).__name__}: {error}"))
+
+
+def _record_site_health(ddb: Any, locks_table: str, job: Job, outcome: RunOutcome) -> None:
+    """A 429 slows the job's rate key down (Retry-After, a halved rate); a success helps it recover.
+    Best effort: the job's own result does not depend on it."""
+    failure = outcome.failure
+    try:
+        if failure is None:
+            site_health.record_success(ddb, locks_table, job.rate_key)
+        elif failure.error == ErrorName.SITE_RATE_LIMITED:
+            retry_after = failure.details.get("retryAfterSeconds")
+            recorded = site_health.record_rate_limited(
+                ddb, locks_table, job.rate_key, retry_after, time.time_ns() // 1_000_000
+            )
+            if recorded is not None:
+                logger.info(
+                    "rate key %s slowed to %s%% of its rate, refilling from %s",
+                    job.rate_key,
+                    recorded["ratePercent"],
+                    iso_ms(recorded["refilledAtMs"]),
+                )
+    except Exception:  # logged: the rate key stays as it was
+        logger.exception("the site's answer was not recorded on rate key %s", job.rate_key)
 
 
 def _check_params(job: Job) -> None:

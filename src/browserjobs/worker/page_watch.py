@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from playwright.async_api import Page, Request, Response
 
+from browserjobs.core.site_health import retry_after_seconds
 from browserjobs.worker.egress import EgressPolicy
 from browserjobs.worker.egress_proxy import EGRESS_GUARD_HEADER
 from browserjobs.worker.errors import ErrorName, JobFailure
 
 
-def http_failure(status: int, url: str, guard: str | None = None) -> JobFailure | None:
+def http_failure(
+    status: int, url: str, guard: str | None = None, retry_after: str | None = None
+) -> JobFailure | None:
     """HTTP 429 → Site.RateLimited, other 4xx → Site.ClientError, 5xx → Site.ServerError; the egress
     guard's own 502 (`X-Egress-Guard: error`: the site could not be resolved or connected to) →
     Site.Unreachable."""
     if guard == "error":
         return JobFailure(ErrorName.SITE_UNREACHABLE, f"{url} could not be reached", url=url)
     if status == 429:
-        error = ErrorName.SITE_RATE_LIMITED
-    elif 400 <= status < 500:
+        wait = retry_after_seconds(retry_after, datetime.now(UTC))
+        error, details = ErrorName.SITE_RATE_LIMITED, {"retryAfterSeconds": wait}
+        return JobFailure(error, f"HTTP 429 from {url}", status=status, url=url, **details)
+    if 400 <= status < 500:
         error = ErrorName.SITE_CLIENT_ERROR
     elif status >= 500:
         error = ErrorName.SITE_SERVER_ERROR
@@ -50,8 +56,14 @@ class MainFrameWatch:
     def _on_response(self, response: Response) -> None:
         # A blocked host is never connected to: its "response" is the proxy's refusal.
         if self._main_frame_navigation(response.request) and not self._refused(response.url):
-            guard = response.headers.get(EGRESS_GUARD_HEADER.lower())  # Playwright lower-cases names
-            self.http_error = self.http_error or http_failure(response.status, response.url, guard)
+            headers = response.headers  # Playwright lower-cases the names
+            failure = http_failure(
+                response.status,
+                response.url,
+                headers.get(EGRESS_GUARD_HEADER.lower()),
+                headers.get("retry-after"),
+            )
+            self.http_error = self.http_error or failure
 
     def _on_request_failed(self, request: Request) -> None:
         if self._main_frame_navigation(request):

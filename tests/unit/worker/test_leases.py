@@ -22,7 +22,8 @@ CLAIMED_LONG_AGO = 1_700_000_000  # the first attempt's claim: its lease is long
 
 def _claimed(stack, *, slot_holder: str | None = None, lock_holder: str | None = None) -> Job:
     """A job record, its lock and its slot as the claim (browserjobs.core.claim) writes them."""
-    job = Job(f"job-{uuid.uuid4().hex[:12]}", f"tenant#{uuid.uuid4().hex[:8]}", "browse", {}, 600, None)
+    lock_key = f"tenant#{uuid.uuid4().hex[:8]}"
+    job = Job(f"job-{uuid.uuid4().hex[:12]}", lock_key, lock_key, "browse", {}, 600, None)
     ddb, locks = stack.client("dynamodb"), stack.names["locks"]
     ddb.put_item(TableName=stack.names["jobs"], Item=to_item({"jobId": job.job_id, "lockKey": job.lock_key}))
     lease = CLAIMED_LONG_AGO + job.timeout_seconds + GRACE
