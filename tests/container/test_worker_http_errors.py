@@ -126,3 +126,45 @@ def test_a_429_slows_the_rate_key_down_until_its_retry_after(worker, stack, site
     )["Item"]
     assert bucket["ratePercent"]["N"] == "50" and float(bucket["tokens"]["N"]) == 0
     assert int(bucket["refilledAtMs"]["N"]) >= before_ms + 7_000  # nothing refills before the site's time
+
+
+def _open_breaker(stack, site_key: str, probe: str | None = None) -> None:
+    item = {"pk": {"S": f"breaker#{site_key}"}, "state": {"S": "OPEN"}, "failures": {"N": "5"}}
+    item["openUntilMs"] = {"N": str(time.time_ns() // 1_000_000 + 60_000)}
+    if probe:
+        item["probeJobId"] = {"S": probe}
+    stack.client("dynamodb").put_item(TableName=stack.names["locks"], Item=item)
+
+
+def test_a_task_whose_site_breaker_is_open_loads_nothing(worker, stack, site):
+    url = site.url("/page")
+    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": url}}]})
+    site_key = url.split("//", 1)[1].split("/", 1)[0]  # the job's siteKey: host:port of its URL
+    _open_breaker(stack, site_key)
+    asked_before = len(site.requests)
+
+    try:
+        code, execution = worker.run(job_id)
+    finally:  # the site is shared with the other tests
+        stack.client("dynamodb").delete_item(
+            TableName=stack.names["locks"], Key={"pk": {"S": f"breaker#{site_key}"}}
+        )
+
+    assert code == ExitCode.BY_ERROR["Site.BreakerOpen"] and execution["error"] == "Site.BreakerOpen"
+    assert len(site.requests) == asked_before  # no page was loaded
+    assert "circuit breaker of 127.0.0.1:" in worker.failure()[1]["message"]
+
+
+def test_the_probe_job_loads_its_site_and_its_success_closes_the_breaker(worker, stack, site):
+    url = site.url("/page")
+    site_key = url.split("//", 1)[1].split("/", 1)[0]
+    job_id = stack.put_job("browse", {"steps": [{"goto": {"url": url}}]})
+    _open_breaker(stack, site_key, probe=job_id)
+
+    code, _ = worker.run(job_id)
+
+    assert code == ExitCode.SUCCEEDED
+    breaker = stack.client("dynamodb").get_item(
+        TableName=stack.names["locks"], Key={"pk": {"S": f"breaker#{site_key}"}}, ConsistentRead=True
+    )["Item"]
+    assert breaker["state"]["S"] == "CLOSED" and breaker["failures"]["N"] == "0"

@@ -76,9 +76,13 @@ class Operator:
 
 
 def _failing_job(site_url: str) -> dict[str, Any]:
+    lock_key = new_id("runbook")
     return {
         "jobId": new_id("runbook"),
-        "lockKey": new_id("runbook"),
+        "lockKey": lock_key,
+        # A breaker of its own: its four failed attempts (Site.ServerError, three retries) stay under the
+        # threshold, so the job fails at once instead of waiting for the sample site's breaker.
+        "siteKey": lock_key,
         "action": "browse",
         "params": {"steps": [{"goto": {"url": f"{site_url}/status/503"}}]},
         "timeoutSeconds": 60,

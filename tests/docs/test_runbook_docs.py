@@ -25,6 +25,7 @@ ALARM_SECTIONS = {
     "executions-failing",
     "heartbeat-timeouts",
     "function-errors",
+    "a-breaker-is-open",
 }
 
 

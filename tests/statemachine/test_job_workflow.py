@@ -122,7 +122,7 @@ def test_a_429_sends_the_job_back_to_its_claim_until_the_site_allows_it(harness:
     assert json.loads(record["summary"])["runs"] == 2
     history = harness.history(spec["jobId"])
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    assert entered.count("ReleaseForRateLimit") == 1 and entered.count("RunBrowserTask") == 2
+    assert entered.count("GiveBackClaim") == 1 and entered.count("RunBrowserTask") == 2
     # The second run starts at least the site's 3 s after the 429 (then a token at the halved rate).
     failed = next(e["timestamp"] for e in history if e["type"] == "TaskFailed")
     second_run = [

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from browserjobs.core.clock import Clock, iso_ms, iso_seconds
 from browserjobs.core.config import Settings
 from browserjobs.core.ddb import attr, error_code, expression_values, from_item, to_item
-from browserjobs.core.keys import bucket_key, lock_key, slot_key
+from browserjobs.core.keys import breaker_key, bucket_key, lock_key, slot_key
 from browserjobs.core.leases import Leases, is_expired, read_leases
 from browserjobs.core.model import CLAIMABLE, Status, WaitReason
 from browserjobs.core.ratelimit import (
@@ -31,7 +31,13 @@ from browserjobs.core.ratelimit import (
     tokens_to_decimal,
 )
 from browserjobs.core.records import set_waiting
-from browserjobs.core.site_health import FULL_RATE_PERCENT, effective_rate_per_minute, effective_rate_percent
+from browserjobs.core.site_health import (
+    BREAKER_OPEN,
+    FULL_RATE_PERCENT,
+    breaker_gate,
+    effective_rate_per_minute,
+    effective_rate_percent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +61,16 @@ class Outcome(StrEnum):
     LOCKED = "LOCKED"
     THROTTLED = "THROTTLED"
     AT_CAPACITY = "AT_CAPACITY"
+    BREAKER_OPEN = "BREAKER_OPEN"
 
 
 class ClaimContention(Exception):
     """The bucket or the slots kept changing under this claim; the state machine retries with backoff."""
+
+
+class SiteUnavailable(Exception):
+    """The job's site kept its breaker open for the job's whole timeoutSeconds: the job fails instead of
+    waiting longer (its execution's own timeout is a day)."""
 
 
 class JobNotClaimable(Exception):
@@ -75,6 +87,7 @@ class ClaimRequest:
     heartbeat_seconds: int | None = None
     # $$.Execution.StartTime in epoch milliseconds: how long this job has been waiting already.
     execution_started_ms: int | None = None
+    site_key: str = ""  # the site's circuit breaker ("": none)
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ClaimRequest:
@@ -88,6 +101,8 @@ class ClaimRequest:
             execution_arn=str(event["executionArn"]),
             heartbeat_seconds=None if heartbeat is None else int(heartbeat),
             execution_started_ms=None if started is None else _epoch_ms(str(started)),
+            # The execution's input (intake's execution_input) names the site; older inputs do not.
+            site_key=str((event.get("executionInput") or {}).get("siteKey") or ""),
         )
 
 
@@ -122,6 +137,7 @@ class Plan:
     previous_bucket: dict[str, Any] | None
     claimed_at_ms: int
     lease_expires_epoch: int
+    probe: dict[str, Any] | None = None  # the open breaker whose probe this claim takes
 
 
 def policy_of(settings: Settings, bucket: dict[str, Any] | None = None) -> BucketPolicy:
@@ -145,6 +161,18 @@ def decide(request: ClaimRequest, leases: Leases, settings: Settings, now_ms: in
         # The claim already committed (a retried invocation): report it again, spend nothing.
         return {"outcome": Outcome.CLAIMED, "slot": lock["slot"], "leaseExpiresAt": lock["leaseExpiresAt"]}
 
+    started_ms = request.execution_started_ms
+    patience = 0 if started_ms is None else patience_seconds((now_ms - started_ms) / 1000)
+    gate, breaker_wait_ms = breaker_gate(leases.breaker, request.job_id, now_ms)
+    if gate == "wait":
+        if started_ms is not None and now_ms - started_ms >= request.timeout_seconds * 1000:
+            raise SiteUnavailable(
+                f"the circuit breaker of {request.site_key} stayed open for the job's whole timeoutSeconds "
+                f"({request.timeout_seconds} s)"
+            )
+        wait = max(-(-breaker_wait_ms // 1000), patience)
+        return {"outcome": Outcome.BREAKER_OPEN, "waitSeconds": wait, "siteKey": request.site_key}
+
     stored = leases.bucket
     policy = policy_of(settings, stored)
     current = (
@@ -153,8 +181,6 @@ def decide(request: ClaimRequest, leases: Leases, settings: Settings, now_ms: in
         else full_bucket(policy, now_ms)
     )
     result = take(current, policy, now_ms)
-    started_ms = request.execution_started_ms
-    patience = 0 if started_ms is None else patience_seconds((now_ms - started_ms) / 1000)
     if not result.taken:
         return {"outcome": Outcome.THROTTLED, "waitSeconds": max(result.wait_seconds, patience)}
 
@@ -170,6 +196,7 @@ def decide(request: ClaimRequest, leases: Leases, settings: Settings, now_ms: in
         previous_bucket=stored,
         claimed_at_ms=now_ms,
         lease_expires_epoch=-(-now_ms // 1000) + request.timeout_seconds + settings.lease_grace_seconds,
+        probe=leases.breaker if gate == "probe" else None,
     )
 
 
@@ -186,7 +213,7 @@ def free_slot(job_id: str, slots: dict[int, dict[str, Any]], max_slots: int, now
 
 
 def transact_items(request: ClaimRequest, plan: Plan, settings: Settings) -> list[dict[str, Any]]:
-    """[bucket, lock, slot, job]: the order CancellationReasons are read in."""
+    """[bucket, lock, slot, job, (breaker probe)]: the order CancellationReasons are read in."""
     table = settings.locks_table
     lease_ttl = plan.lease_expires_epoch + LEASE_ITEM_TTL_PADDING_SECONDS
     lease_values = expression_values(now=plan.claimed_at_ms // 1000, jobId=request.job_id)
@@ -207,12 +234,37 @@ def transact_items(request: ClaimRequest, plan: Plan, settings: Settings) -> lis
         "leaseExpiresAtEpoch": plan.lease_expires_epoch,
         "expiresAt": lease_ttl,
     }
-    return [
+    items = [
         _bucket_put(request, plan, settings),
         _lease_put(table, lock, lease_values),
         _lease_put(table, slot, lease_values),
         _job_update(request, plan, settings),
     ]
+    if plan.probe is not None:
+        items.append(_probe_update(table, request, plan))
+    return items
+
+
+def _probe_update(table: str, request: ClaimRequest, plan: Plan) -> dict[str, Any]:
+    """This job becomes the open breaker's probe, until its lease ends, if no other job is probing."""
+    assert plan.probe is not None
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": attr(breaker_key(request.site_key))},
+            "UpdateExpression": "SET probeJobId = :jobId, probeUntilMs = :probeUntil",
+            "ConditionExpression": "#state = :open AND openUntilMs = :seenOpenUntil AND "
+            "(attribute_not_exists(probeJobId) OR probeJobId = :jobId OR probeUntilMs <= :now)",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": expression_values(
+                jobId=request.job_id,
+                probeUntil=plan.lease_expires_epoch * 1000,
+                open=BREAKER_OPEN,
+                seenOpenUntil=plan.probe["openUntilMs"],
+                now=plan.claimed_at_ms,
+            ),
+        }
+    }
 
 
 def _bucket_put(request: ClaimRequest, plan: Plan, settings: Settings) -> dict[str, Any]:
@@ -301,7 +353,12 @@ def claim(ddb: Any, settings: Settings, request: ClaimRequest, clock: Clock) -> 
     for attempt in range(1, MAX_ATTEMPTS + 1):
         now_ms = clock.now_ms()
         leases = read_leases(
-            ddb, settings.locks_table, settings.max_concurrent_tasks, request.lock_key, request.rate_key
+            ddb,
+            settings.locks_table,
+            settings.max_concurrent_tasks,
+            request.lock_key,
+            request.rate_key,
+            request.site_key,
         )
         decision = decide(request, leases, settings, now_ms)
         if isinstance(decision, Plan):
@@ -336,9 +393,10 @@ def _commit(ddb: Any, settings: Settings, request: ClaimRequest, plan: Plan) -> 
 
 def _cancelled(exc: ClientError, request: ClaimRequest) -> dict[str, Any] | None:
     reasons = exc.response.get("CancellationReasons") or []
-    if len(reasons) != 4:
+    if len(reasons) not in (4, 5):
         raise exc
-    bucket_reason, lock_reason, slot_reason, job_reason = (r.get("Code", "None") for r in reasons)
+    bucket_reason, lock_reason, slot_reason, job_reason = (r.get("Code", "None") for r in reasons[:4])
+    probe_reason = reasons[4].get("Code", "None") if len(reasons) == 5 else "None"
     if job_reason == "ConditionalCheckFailed":
         job = from_item(reasons[3].get("Item")) or {}
         raise JobNotClaimable(
@@ -348,7 +406,8 @@ def _cancelled(exc: ClientError, request: ClaimRequest) -> dict[str, Any] | None
         holder = (from_item(reasons[1].get("Item")) or {}).get("jobId", "")
         return {"outcome": Outcome.LOCKED, "holder": holder}
     retryable = {"ConditionalCheckFailed", "TransactionConflict"}
-    codes = {bucket_reason, lock_reason, slot_reason, job_reason} - {"None"}
+    # A probe taken by another job meanwhile is a race too: the next read says BREAKER_OPEN.
+    codes = {bucket_reason, lock_reason, slot_reason, job_reason, probe_reason} - {"None"}
     if codes <= retryable:
         return None
     raise exc

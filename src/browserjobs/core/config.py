@@ -41,6 +41,10 @@ _NUMBERS = {
     # Added to a job's heartbeatSeconds for the browser task's heartbeat deadline: Fargate provisioning and
     # the image pull come before the worker can send its first heartbeat.
     "task_start_grace_seconds": ("TASK_START_GRACE_SECONDS", 90, 0),
+    # A site's circuit breaker (browserjobs.core.site_health): consecutive site failures that open it, and
+    # how long it stays open before one probe job may try the site again.
+    "breaker_failure_threshold": ("BREAKER_FAILURE_THRESHOLD", 5, 1),
+    "breaker_open_seconds": ("BREAKER_OPEN_SECONDS", 60, 1),
 }
 
 
@@ -66,6 +70,8 @@ class Settings:
     lock_wait_max_delay_seconds: int = 30
     lock_wait_max_attempts: int = 120
     task_start_grace_seconds: int = 90
+    breaker_failure_threshold: int = 5
+    breaker_open_seconds: int = 60
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

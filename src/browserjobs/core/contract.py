@@ -25,12 +25,15 @@ class ErrorName(StrEnum):
     # within the step's timeout. Retried by the workflow, with a longer navigation timeout each time.
     SITE_UNREACHABLE = "Site.Unreachable"
     SITE_TIMEOUT = "Site.Timeout"
+    # The site's circuit breaker was open when the task started: the job goes back to its claim to wait.
+    SITE_BREAKER_OPEN = "Site.BreakerOpen"
     BROWSER_CRASHED = "Browser.Crashed"
     WORKER_ERROR = "Worker.Error"
     # The crash hook's, for a task that stopped without a callback (a Spot reclaim is WORKER_INTERRUPTED).
     WORKER_CRASHED = "Worker.Crashed"
     # The claim function's: its exception's class name is the error Step Functions sees.
     CLAIM_CONTENTION = "ClaimContention"
+    SITE_UNAVAILABLE = "SiteUnavailable"  # the site's breaker stayed open for the job's whole timeout
     # The workflow's own Fail states.
     LOCK_WAIT_TIMEOUT = "Job.LockWaitTimeout"
     CLAIM_UNEXPECTED_OUTCOME = "Claim.UnexpectedOutcome"

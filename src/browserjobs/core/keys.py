@@ -5,6 +5,7 @@ from __future__ import annotations
 LOCK_PREFIX = "lock#"
 BUCKET_PREFIX = "bucket#"
 SLOT_PREFIX = "slot#"
+BREAKER_PREFIX = "breaker#"
 
 
 def lock_key(lock_key_value: str) -> str:
@@ -13,6 +14,10 @@ def lock_key(lock_key_value: str) -> str:
 
 def bucket_key(rate_key: str) -> str:
     return f"{BUCKET_PREFIX}{rate_key}"
+
+
+def breaker_key(site_key: str) -> str:
+    return f"{BREAKER_PREFIX}{site_key}"
 
 
 def slot_key(slot: int) -> str:

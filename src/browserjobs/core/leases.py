@@ -10,9 +10,11 @@ from botocore.exceptions import ClientError
 
 from browserjobs.core.ddb import attr, error_code, expression_values, from_item
 from browserjobs.core.keys import (
+    BREAKER_PREFIX,
     BUCKET_PREFIX,
     LOCK_PREFIX,
     SLOT_PREFIX,
+    breaker_key,
     bucket_key,
     lock_key,
     slot_keys,
@@ -33,6 +35,7 @@ class Leases:
     lock: dict[str, Any] | None = None
     bucket: dict[str, Any] | None = None
     slots: dict[int, dict[str, Any]] = field(default_factory=dict)
+    breaker: dict[str, Any] | None = None
 
 
 def is_expired(item: dict[str, Any], now_s: int) -> bool:
@@ -40,14 +43,22 @@ def is_expired(item: dict[str, Any], now_s: int) -> bool:
 
 
 def read_leases(
-    ddb: Any, table: str, max_slots: int, lock_key_value: str | None = None, rate_key: str | None = None
+    ddb: Any,
+    table: str,
+    max_slots: int,
+    lock_key_value: str | None = None,
+    rate_key: str | None = None,
+    site_key: str | None = None,
 ) -> Leases:
-    """One consistent read of the lock, the bucket and every slot (BatchGetItem, 100 keys a call)."""
+    """One consistent read of the lock, the bucket, the site's breaker and every slot (BatchGetItem, 100
+    keys a call)."""
     keys = slot_keys(max_slots)
     if lock_key_value is not None:
         keys.append(lock_key(lock_key_value))
     if rate_key is not None:
         keys.append(bucket_key(rate_key))
+    if site_key:
+        keys.append(breaker_key(site_key))
     items: dict[str, dict[str, Any]] = {}
     for start in range(0, len(keys), BATCH_GET_LIMIT):
         request = {
@@ -70,6 +81,7 @@ def read_leases(
         lock=next((v for k, v in items.items() if k.startswith(LOCK_PREFIX)), None),
         bucket=next((v for k, v in items.items() if k.startswith(BUCKET_PREFIX)), None),
         slots={slot_number(k): v for k, v in items.items() if k.startswith(SLOT_PREFIX)},
+        breaker=next((v for k, v in items.items() if k.startswith(BREAKER_PREFIX)), None),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from browserjobs.core.config import Settings
 from browserjobs.core.contract import CLAIMABLE_JOB_STATUSES, FINAL_JOB_STATUSES, JobStatus
+from browserjobs.core.sites import site_key_of
 
 # The job's statuses, under the names the job code has always used (defined in the contract).
 Status = JobStatus
@@ -19,6 +20,7 @@ class WaitReason(StrEnum):
     LOCKED = "LOCKED"
     THROTTLED = "THROTTLED"
     AT_CAPACITY = "AT_CAPACITY"
+    BREAKER_OPEN = "BREAKER_OPEN"
 
 
 class RejectionCode(StrEnum):
@@ -110,6 +112,7 @@ JOB_FIELDS = (
     "jobId",
     "lockKey",
     "rateKey",
+    "siteKey",
     "action",
     "params",
     "onConflict",
@@ -124,6 +127,7 @@ def with_defaults(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The job as stored: every optional field filled, whole-number floats made integers."""
     out = dict(job)
     out.setdefault("rateKey", out["lockKey"])
+    out.setdefault("siteKey", site_key_of(out.get("params") or {}))
     out.setdefault("params", {})
     out.setdefault("onConflict", "wait")
     out.setdefault("meta", {})
@@ -138,6 +142,7 @@ def execution_input(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "jobId": job["jobId"],
         "lockKey": job["lockKey"],
         "rateKey": job["rateKey"],
+        "siteKey": job.get("siteKey", ""),
         "onConflict": job["onConflict"],
         "timeoutSeconds": int(job["timeoutSeconds"]),
         "heartbeatSeconds": int(job["heartbeatSeconds"]),

@@ -1,4 +1,5 @@
-"""How a site's answers slow its rate key down: Retry-After, and an adaptive rate that halves on 429.
+"""How a site's answers slow its work down: Retry-After and an adaptive rate on its rate key (429s), and a
+circuit breaker per site (5xx, timeouts, no connection).
 
 The state lives on the rate key's token bucket (LocksTable, `bucket#<rateKey>`), next to what the claim
 reads anyway:
@@ -13,6 +14,13 @@ reads anyway:
 The worker records both (it has the response's headers and the job's outcome) before its callback; a
 penalty is a conditional write on the bucket's version (refilledAtMs, tokens), the same version the claim's
 transaction checks, so neither overwrites the other.
+
+The breaker (`breaker#<siteKey>`, siteKey: browserjobs.core.sites) counts consecutive site failures
+(SITE_FAILURES; client errors neither count nor reset). At `BREAKER_FAILURE_THRESHOLD` it opens for
+`BREAKER_OPEN_SECONDS`: claims for the site answer BREAKER_OPEN and wait, and a task that starts while it is
+open goes back to its claim without loading a page. Once the open time is over, one claim takes the probe
+(`probeJobId`, in the claim's transaction, until that job's lease ends); the probe's success closes the
+breaker, its failure opens it again. Any success on the site closes it.
 """
 
 from __future__ import annotations
@@ -25,8 +33,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from browserjobs.core.contract import ErrorName
 from browserjobs.core.ddb import attr, error_code, expression_values, from_item
-from browserjobs.core.keys import bucket_key
+from browserjobs.core.keys import breaker_key, bucket_key
 from browserjobs.core.ratelimit import tokens_to_decimal
 from browserjobs.core.records import CONDITION_FAILED
 
@@ -130,3 +139,104 @@ def record_success(ddb: Any, table: str, rate_key: str) -> bool:
         if error_code(exc) != CONDITION_FAILED:
             raise
         return False
+
+
+# --- the circuit breaker ----------------------------------------------------------------------------------
+
+BREAKER_OPEN = "OPEN"
+BREAKER_CLOSED = "CLOSED"
+SITE_FAILURES = frozenset({ErrorName.SITE_SERVER_ERROR, ErrorName.SITE_TIMEOUT, ErrorName.SITE_UNREACHABLE})
+# While another job probes the site, the others look again this often (the probe may end any time).
+PROBE_RECHECK_MS = 10_000
+BREAKER_TTL_SECONDS = 86_400
+
+
+def breaker_gate(breaker: dict[str, Any] | None, job_id: str, now_ms: int) -> tuple[str, int]:
+    """What a claim does about the site's breaker: ("pass", 0), ("probe", 0) when this job may try the site
+    after the open time, or ("wait", milliseconds)."""
+    if not breaker or breaker.get("state") != BREAKER_OPEN:
+        return "pass", 0
+    open_until = int(breaker.get("openUntilMs", 0))
+    if now_ms < open_until:
+        return "wait", open_until - now_ms
+    probe, probe_until = breaker.get("probeJobId"), int(breaker.get("probeUntilMs", 0))
+    if probe and probe != job_id and now_ms < probe_until:
+        return "wait", min(PROBE_RECHECK_MS, probe_until - now_ms)
+    return "probe", 0
+
+
+def breaker_blocks(breaker: dict[str, Any] | None, job_id: str) -> bool:
+    """A task may load the site unless its breaker is open and the task's job is not the probe."""
+    if not breaker:
+        return False
+    return breaker.get("state") == BREAKER_OPEN and breaker.get("probeJobId") != job_id
+
+
+def read_breaker(ddb: Any, table: str, site_key: str) -> dict[str, Any] | None:
+    if not site_key:
+        return None
+    key = {"pk": attr(breaker_key(site_key))}
+    return from_item(ddb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item"))
+
+
+def record_site_success(ddb: Any, table: str, site_key: str) -> bool:
+    """The site answered: its breaker closes and forgets its failures. False when there was nothing to
+    close (no failures counted)."""
+    if not site_key:
+        return False
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": attr(breaker_key(site_key))},
+            UpdateExpression="SET #state = :closed, failures = :zero "
+            "REMOVE probeJobId, probeUntilMs, openUntilMs, openedAtMs, firstOpenedAtMs",
+            ConditionExpression="attribute_exists(pk) AND (failures > :zero OR #state = :open)",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=expression_values(closed=BREAKER_CLOSED, open=BREAKER_OPEN, zero=0),
+        )
+        return True
+    except ClientError as exc:
+        if error_code(exc) != CONDITION_FAILED:
+            raise
+        return False
+
+
+def record_site_failure(
+    ddb: Any, table: str, site_key: str, job_id: str, threshold: int, open_seconds: int, now_ms: int
+) -> dict[str, Any] | None:
+    """Count a site failure; at the threshold (or when the probe failed) open the breaker. The breaker's
+    fields when this call opened it, else None."""
+    if not site_key:
+        return None
+    key = {"pk": attr(breaker_key(site_key))}
+    counted = ddb.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="ADD failures :one SET lastFailureAtMs = :now, expiresAt = :ttl, "
+        "#state = if_not_exists(#state, :closed)",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues=expression_values(
+            one=1, now=now_ms, ttl=now_ms // 1000 + BREAKER_TTL_SECONDS, closed=BREAKER_CLOSED
+        ),
+        ReturnValues="ALL_NEW",
+    )
+    breaker = from_item(counted["Attributes"]) or {}
+    probe_failed = breaker.get("probeJobId") == job_id
+    if int(breaker.get("failures", 0)) < threshold and not probe_failed:
+        return None
+    opened = {"openedAtMs": now_ms, "openUntilMs": now_ms + open_seconds * 1000}
+    try:
+        ddb.update_item(
+            TableName=table,
+            Key=key,
+            UpdateExpression="SET #state = :open, openedAtMs = :openedAtMs, openUntilMs = :openUntilMs, "
+            "firstOpenedAtMs = if_not_exists(firstOpenedAtMs, :openedAtMs) REMOVE probeJobId, probeUntilMs",
+            ConditionExpression="#state <> :open OR probeJobId = :job",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=expression_values(open=BREAKER_OPEN, job=job_id, **opened),
+        )
+    except ClientError as exc:
+        if error_code(exc) != CONDITION_FAILED:
+            raise
+        return None  # open already (another job's failure opened it)
+    return {"state": BREAKER_OPEN, "failures": int(breaker["failures"]), **opened}

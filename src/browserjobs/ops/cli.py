@@ -24,7 +24,7 @@ from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS, FINAL_EXECUTION_S
 from browserjobs.core.ids import sqs_job_id
 from browserjobs.core.sessions import SessionStore
 from browserjobs.core.stack_names import default_stack_name
-from browserjobs.ops import dlq, doctor, intake_dlq, jobs, locks
+from browserjobs.ops import breakers, dlq, doctor, intake_dlq, jobs, locks
 from browserjobs.ops.outputs import LOCAL_ENDPOINT, OperatorError, Target
 from browserjobs.ops.timeline import build_timeline, event_summary
 
@@ -55,9 +55,11 @@ app = typer.Typer(
 dlq_app = typer.Typer(help="The job dead-letter queue.", no_args_is_help=True)
 locks_app = typer.Typer(help="Locks and slots (leases) in LocksTable.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Stored browser sessions.", no_args_is_help=True)
+breakers_app = typer.Typer(help="Sites' circuit breakers.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(locks_app, name="locks")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(breakers_app, name="breakers")
 
 STATUS_STYLE = {
     "SUCCEEDED": "green",
@@ -167,6 +169,7 @@ def status(
     for key in (
         "lockKey",
         "rateKey",
+        "siteKey",
         "action",
         "onConflict",
         "waitReason",
@@ -503,6 +506,44 @@ def locks_purge_expired(
             highlight=False,
         )
     out.print(f"swept {len(swept)} job(s) with an expired lease")
+
+
+@breakers_app.command("list")
+def breakers_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every site's breaker: OPEN (its jobs wait), HALF_OPEN (one probe job may try) or CLOSED."""
+    found = breakers.list_breakers(_target(ctx))
+    if as_json:
+        _print_json(found)
+        return
+    table = Table(title="circuit breakers")
+    for column in ("site", "state", "failures", "open since", "open until", "probe", "last failure"):
+        table.add_column(column)
+    for breaker in found:
+        table.add_row(
+            breaker["siteKey"],
+            breaker["state"],
+            str(breaker["failures"]),
+            breaker["openSince"] or "",
+            breaker["openUntil"] or "",
+            breaker["probeJobId"] or "",
+            breaker["lastFailureAt"] or "",
+        )
+    out.print(table)
+    out.print(f"{sum(b['state'] != 'CLOSED' for b in found)} open of {len(found)}")
+
+
+@breakers_app.command("reset")
+def breakers_reset(
+    ctx: typer.Context,
+    site_key: Annotated[str, typer.Argument(help="The site's key (see `breakers list`).")],
+) -> None:
+    """Close a site's breaker now (e.g. the site is back and you do not want to wait for the probe)."""
+    if not breakers.reset(_target(ctx), site_key):
+        raise OperatorError(f"no breaker for {site_key!r}", exit_code=3)
+    out.print(f"breaker of {site_key} reset: its jobs claim on their next look", highlight=False)
 
 
 @sessions_app.command("upload")

@@ -12,14 +12,18 @@ from botocore.exceptions import ClientError
 from browserjobs.core.cleanup import expired_lease_holders as _expired_lease_holders
 from browserjobs.core.config import Settings
 from browserjobs.core.ddb import plain
-from browserjobs.core.keys import bucket_key, lock_key
+from browserjobs.core.keys import breaker_key, bucket_key, lock_key
+from browserjobs.ops.breakers import describe as describe_breaker
 from browserjobs.ops.outputs import OperatorError, Target
 
 
-def key_state(target: Target, lock_key_value: str | None, rate_key: str | None) -> dict[str, Any]:
-    """The lock held for lockKey and the token bucket of rateKey, as stored (None when absent)."""
+def key_state(
+    target: Target, lock_key_value: str | None, rate_key: str | None, site_key: str | None = None
+) -> dict[str, Any]:
+    """The lock held for lockKey, the token bucket of rateKey and the breaker of siteKey, as stored (None
+    when absent): what a waiting job waits for."""
     table = target.table(target.outputs["LocksTableName"])
-    state: dict[str, Any] = {"lock": None, "bucket": None}
+    state: dict[str, Any] = {"lock": None, "bucket": None, "breaker": None}
     try:
         if lock_key_value:
             item = table.get_item(Key={"pk": lock_key(lock_key_value)}, ConsistentRead=True).get("Item")
@@ -27,6 +31,9 @@ def key_state(target: Target, lock_key_value: str | None, rate_key: str | None) 
         if rate_key:
             item = table.get_item(Key={"pk": bucket_key(rate_key)}, ConsistentRead=True).get("Item")
             state["bucket"] = plain(item) if item else None
+        if site_key:
+            item = table.get_item(Key={"pk": breaker_key(site_key)}, ConsistentRead=True).get("Item")
+            state["breaker"] = describe_breaker(plain(item), time.time_ns() // 1_000_000) if item else None
     except ClientError as error:
         raise OperatorError(f"cannot read LocksTable: {error.response['Error']['Message']}") from error
     if state["lock"]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from browserjobs.core.contract import FINAL_EXECUTION_STATUSES, FINAL_JOB_STATUSES
-from browserjobs.core.keys import bucket_key
+from browserjobs.core.keys import breaker_key, bucket_key
 from browserjobs.core.keys import lock_key as lock_key_of
 from browserjobs.ops.jobs import describe_execution, execution_arn_for, get_job
 from browserjobs.ops.outputs import Target
@@ -119,6 +119,10 @@ class Harness:
     def bucket(self, rate_key: str) -> dict[str, Any] | None:
         table = self.target.table(self.outputs["LocksTableName"])
         return table.get_item(Key={"pk": bucket_key(rate_key)}, ConsistentRead=True).get("Item")
+
+    def breaker(self, site_key: str) -> dict[str, Any] | None:
+        table = self.target.table(self.outputs["LocksTableName"])
+        return table.get_item(Key={"pk": breaker_key(site_key)}, ConsistentRead=True).get("Item")
 
     def dead_letters(self, job_id: str, timeout: float) -> dict[str, Any]:
         """The DLQ message for a job. Messages are looked at, never consumed: they become visible again."""

@@ -19,10 +19,16 @@ from browserjobs.emulator.stack import LocalStack
 from browserjobs.ops.timeline import build_timeline
 from browserjobs.testing.harness import Deadline, Harness, new_id, poll
 
+BREAKER_OPEN_SECONDS = 4
 # Deploy-time parameters the scenarios rely on: two tokens, then one every five seconds per rate key.
 # Local tasks start in seconds (LOCAL_TASK_START_SECONDS), not Fargate's 30-60 s: a grace of 25 s covers the
 # e2e suite's slowest start (20 s) and still notices a hung worker within half a minute.
-PARAMETERS = {"RateBurst": "2", "RateLimitPerMinute": "12", "TaskStartGraceSeconds": "25"}
+PARAMETERS = {
+    "RateBurst": "2",
+    "RateLimitPerMinute": "12",
+    "TaskStartGraceSeconds": "25",
+    "BreakerOpenSeconds": str(BREAKER_OPEN_SECONDS),
+}
 SECONDS_PER_TOKEN = 5
 JOB_SECONDS = 90
 
@@ -340,6 +346,47 @@ def site_rate_limit(ctx: Context, result: ScenarioResult) -> None:
     result.check("the rate key was slowed to half", bucket.get("ratePercent") == 50, bucket)
 
 
+def site_breaker(ctx: Context, result: ScenarioResult) -> None:
+    """Eight jobs for a site that answers 503: its breaker opens, holds them (one probe per open period),
+    and they all succeed once the site recovers."""
+    name = new_id("down")
+    url = f"{ctx.site_url}/flaky/{name}?fail=always&status=503"
+    jobs = [ctx.job("down", [{"goto": {"url": url}}], siteKey=name) for _ in range(8)]
+    for job in jobs:
+        ctx.harness.submit(job)
+    opened = poll("the breaker to open", lambda: _breaker(ctx, name, lambda b: b.get("state") == "OPEN"), 60)
+    first_opened = int(opened["firstOpenedAtMs"]) / 1000
+    # A probe that failed opened it again: the breaker has held the site through a whole open period.
+    reopened = poll(
+        "a probe to fail",
+        lambda: _breaker(ctx, name, lambda b: int(b.get("openedAtMs", 0)) > int(b.get("firstOpenedAtMs", 0))),
+        60,
+    )
+    with urllib.request.urlopen(f"{ctx.site_url}/recover/{name}", timeout=10):  # noqa: S310  # nosec B310
+        recovered = time.time()
+    records = [ctx.run(job, "down", result) for job in jobs]
+    statuses = [r["status"] for r in records]
+    result.check("all eight SUCCEEDED", statuses == ["SUCCEEDED"] * 8, statuses)
+    hits = _hits(ctx, name)
+    # Loads while open: only probes, one per open period (a task that passed its breaker check just before
+    # the breaker opened may load a moment later: 1 s of slack).
+    while_open = [t for t in hits if first_opened + 1 <= t < recovered]
+    periods = (int(reopened["openedAtMs"]) / 1000 - first_opened) / BREAKER_OPEN_SECONDS
+    probes_at_most = int(periods) + 2
+    only_probes = len(while_open) <= probes_at_most
+    result.check("while open, only probes reached the site", only_probes, (while_open, periods))
+    result.measurements["loads_while_open"] = len(while_open)
+    result.measurements["loads_before_opening"] = len([t for t in hits if t < first_opened + 1])
+    result.measurements["recovered_to_all_done_seconds"] = round(time.time() - recovered, 2)
+    closed = _breaker(ctx, name, lambda b: True) or {}
+    result.check("the breaker closed again", closed.get("state") == "CLOSED", closed)
+
+
+def _breaker(ctx: Context, site_key: str, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
+    item = ctx.harness.breaker(site_key)
+    return item if item and wanted(item) else None
+
+
 def _hits(ctx: Context, name: str) -> list[float]:
     hits_url = f"{ctx.site_url}/hits/{name}"  # the sample site on loopback, http only
     with urllib.request.urlopen(hits_url, timeout=10) as answer:  # noqa: S310  # nosec B310
@@ -379,6 +426,7 @@ SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
     ("crash", "a worker crashes: failed within seconds", crash),
     ("retry", "a site answers 503 twice: retried, and it succeeds; a 404 is not retried", site_retry),
     ("ratelimit", "a site answers 429 with Retry-After: 3: the job waits, then succeeds", site_rate_limit),
+    ("breaker", "a site is down: its breaker holds eight jobs, lets them go once it is back", site_breaker),
     ("invalid", "invalid input is rejected and recorded", invalid_input),
 ]
 

@@ -20,6 +20,7 @@ WORKER_ERRORS = (
     ErrorName.SITE_RATE_LIMITED,
     ErrorName.SITE_UNREACHABLE,
     ErrorName.SITE_TIMEOUT,
+    ErrorName.SITE_BREAKER_OPEN,
     ErrorName.BROWSER_CRASHED,
     ErrorName.WORKER_ERROR,
 )
@@ -45,6 +46,7 @@ class ExitCode:
         ErrorName.WORKER_ERROR: 18,
         ErrorName.SITE_UNREACHABLE: 19,
         ErrorName.SITE_TIMEOUT: 20,
+        ErrorName.SITE_BREAKER_OPEN: 21,
     }
 
 

@@ -14,6 +14,7 @@ from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS
 from browserjobs.core.ddb import attr, condition_failed_item, error_code, expression_values, from_item, plain
 from browserjobs.core.keys import lock_key
 from browserjobs.core.records import get_job
+from browserjobs.core.sites import site_key_of
 from browserjobs.worker.errors import ErrorName, JobFailure
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class Job:
     params: dict[str, Any]
     timeout_seconds: int
     session: str | None
+    site_key: str = ""  # the site's circuit breaker ("": none)
 
 
 def load_job(ddb: Any, table: str, job_id: str) -> Job:
@@ -44,6 +46,7 @@ def load_job(ddb: Any, table: str, job_id: str) -> Job:
             params=record.get("params") or {},
             timeout_seconds=int(record.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS),
             session=record.get("session"),
+            site_key=record.get("siteKey") or site_key_of(record.get("params") or {}),
         )
     except KeyError as missing:
         raise JobFailure(ErrorName.WORKER_ERROR, f"the record of job {job_id} has no {missing}") from None

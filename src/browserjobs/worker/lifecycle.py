@@ -20,7 +20,7 @@ from typing import Any
 
 from browserjobs.core import site_health
 from browserjobs.core.clock import iso_ms
-from browserjobs.core.config import ConfigError
+from browserjobs.core.config import ConfigError, Settings
 from browserjobs.core.schema import action_schema_path, schema_errors
 from browserjobs.core.sessions import SessionStore
 from browserjobs.worker import logs
@@ -106,11 +106,14 @@ def run_job(config: WorkerConfig, policy: EgressPolicy, aws: AwsClients, stop: S
     with heartbeat, watcher:
         job, outcome = _run(config, policy, aws, stop, identity.task_arn, anchor, artifacts)
         if job is not None:
-            _record_site_health(aws("dynamodb"), resources.locks_table, job, outcome)
+            _record_site_health(aws("dynamodb"), resources, job, outcome)
         duration_ms = round((time.monotonic() - started) * 1000)
         result = _result(config.job_id, job, identity.task_arn, started_ms, duration_ms, outcome, artifacts)
         try:
-            artifacts.write_result(result)
+            if _loaded_nothing(outcome):
+                logger.info("the site's breaker is open: result.json keeps the last attempt that ran")
+            else:
+                artifacts.write_result(result)
         except Exception as error:
             logger.exception("result.json was not written")
             outcome.failure = outcome.failure or JobFailure(
@@ -176,6 +179,7 @@ def _run(
             logger.warning("no task ARN (no ECS metadata endpoint, no TASK_ARN): nothing registered")
         action = load_action(job.action)
         _check_params(job)
+        _check_breaker(aws("dynamodb"), resources.locks_table, job)
         if stop.reason is not None:
             raise stop.reason
         settings = RunSettings(
@@ -202,13 +206,52 @@ def _run(
         return job, RunOutcome(failure=JobFailure(ErrorName.WORKER_ERROR, f"{type(error).__name__}: {error}"))
 
 
-def _record_site_health(ddb: Any, locks_table: str, job: Job, outcome: RunOutcome) -> None:
-    """A 429 slows the job's rate key down (Retry-After, a halved rate); a success helps it recover.
-    Best effort: the job's own result does not depend on it."""
-    failure = outcome.failure
+def _loaded_nothing(outcome: RunOutcome) -> bool:
+    return outcome.failure is not None and outcome.failure.error == ErrorName.SITE_BREAKER_OPEN
+
+
+def _check_breaker(ddb: Any, locks_table: str, job: Job) -> None:
+    """A task that starts while its site's breaker is open (and its job is not the probe) loads nothing:
+    its job goes back to the claim, which waits for the breaker."""
+    breaker = site_health.read_breaker(ddb, locks_table, job.site_key)
+    if site_health.breaker_blocks(breaker, job.job_id):
+        assert breaker is not None
+        open_until = iso_ms(int(breaker.get("openUntilMs", 0)))
+        raise JobFailure(
+            ErrorName.SITE_BREAKER_OPEN,
+            f"the circuit breaker of {job.site_key} is open (until {open_until}, then one probe job)",
+            siteKey=job.site_key,
+            openUntil=open_until,
+        )
+
+
+def _record_site_health(ddb: Any, resources: Settings, job: Job, outcome: RunOutcome) -> None:
+    """What the site's answer says about it: a 429 slows the job's rate key down (Retry-After, a halved
+    rate); site failures count towards its breaker; a success helps both recover. Best effort: the job's
+    own result does not depend on it."""
+    failure, locks_table = outcome.failure, resources.locks_table
     try:
         if failure is None:
             site_health.record_success(ddb, locks_table, job.rate_key)
+            site_health.record_site_success(ddb, locks_table, job.site_key)
+        elif failure.error in site_health.SITE_FAILURES:
+            opened = site_health.record_site_failure(
+                ddb,
+                locks_table,
+                job.site_key,
+                job.job_id,
+                resources.breaker_failure_threshold,
+                resources.breaker_open_seconds,
+                time.time_ns() // 1_000_000,
+            )
+            if opened is not None:
+                logger.warning(
+                    "circuit breaker of %s opened after %d failures, until %s",
+                    job.site_key,
+                    opened["failures"],
+                    iso_ms(opened["openUntilMs"]),
+                    extra={"breaker": "OPENED", "siteKey": job.site_key},
+                )
         elif failure.error == ErrorName.SITE_RATE_LIMITED:
             retry_after = failure.details.get("retryAfterSeconds")
             recorded = site_health.record_rate_limited(
@@ -221,8 +264,8 @@ def _record_site_health(ddb: Any, locks_table: str, job: Job, outcome: RunOutcom
                     recorded["ratePercent"],
                     iso_ms(recorded["refilledAtMs"]),
                 )
-    except Exception:  # logged: the rate key stays as it was
-        logger.exception("the site's answer was not recorded on rate key %s", job.rate_key)
+    except Exception:  # logged: the rate key and the breaker stay as they were
+        logger.exception("the answer of site %s (rate key %s) was not recorded", job.site_key, job.rate_key)
 
 
 def _check_params(job: Job) -> None:

@@ -15,7 +15,7 @@ from browserjobs.core.ids import (
     schedule_job_id,
     sqs_job_id,
 )
-from browserjobs.core.keys import bucket_key, lock_key, slot_key, slot_keys, slot_number
+from browserjobs.core.keys import breaker_key, bucket_key, lock_key, slot_key, slot_keys, slot_number
 from browserjobs.core.model import Status, execution_arn, execution_input, with_defaults
 from tests.clocks import FixedClock
 
@@ -63,6 +63,7 @@ def test_derived_ids_are_prefixed_sha256_and_deterministic():
 
 def test_keys():
     assert (lock_key("a#b"), bucket_key("r"), slot_key(3)) == ("lock#a#b", "bucket#r", "slot#3")
+    assert breaker_key("shop.example:8443") == "breaker#shop.example:8443"
     assert slot_keys(2) == ["slot#0", "slot#1"]
     assert slot_number("slot#12") == 12
     with pytest.raises(ValueError, match="not a slot key"):
@@ -71,12 +72,14 @@ def test_keys():
 
 def test_execution_input_follows_the_contract():
     settings = Settings(lock_wait_initial_seconds=2, lock_wait_max_delay_seconds=20, lock_wait_max_attempts=9)
-    job = with_defaults({"jobId": "j", "lockKey": "l", "action": "browse"}, settings)
+    params = {"steps": [{"goto": {"url": "https://shop.example/a"}}]}
+    job = with_defaults({"jobId": "j", "lockKey": "l", "action": "browse", "params": params}, settings)
 
     assert execution_input(job, settings) == {
         "jobId": "j",
         "lockKey": "l",
         "rateKey": "l",
+        "siteKey": "shop.example",  # the first URL's host: the site's circuit breaker
         "onConflict": "wait",
         "timeoutSeconds": 900,
         "heartbeatSeconds": 60,

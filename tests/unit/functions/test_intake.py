@@ -54,6 +54,7 @@ def test_direct_job_is_recorded_and_its_execution_started_with_the_contract_inpu
         "jobId": job["jobId"],
         "lockKey": job["lockKey"],
         "rateKey": job["lockKey"],
+        "siteKey": "example.com",  # the host of the job's first URL
         "onConflict": "wait",
         "timeoutSeconds": job["timeoutSeconds"],
         "heartbeatSeconds": job["heartbeatSeconds"],

@@ -109,7 +109,8 @@ def job_detail(target: Target, job_id: str) -> dict[str, Any]:
                 result = {"unparsable": body.decode("utf-8", "replace")[:2000]}
     if record is None and not artifacts:
         raise NotFound(f"no job {job_id!r}")
-    keys = locks.key_state(target, (record or {}).get("lockKey"), (record or {}).get("rateKey"))
+    job = record or {}
+    keys = locks.key_state(target, job.get("lockKey"), job.get("rateKey"), job.get("siteKey"))
     return {"job": record, "artifacts": artifacts, "result": result, **keys}
 
 

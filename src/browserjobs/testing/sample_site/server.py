@@ -5,7 +5,9 @@
 /status/<code>     an empty page with that HTTP status (429, 503, ...)
 /flaky/<name>?fail=N&status=503[&retryAfter=S]
                    a site in trouble: the first N requests for <name> answer that status (with
-                   `Retry-After: S` when given), later ones the index page
+                   `Retry-After: S` when given), later ones the index page; fail=always: every request
+                   until /recover/<name>
+/recover/<name>    <name> answers with the index page from now on
 /hits/<name>       the times (epoch seconds) <name> was asked for under /flaky, as JSON
 """
 
@@ -32,6 +34,7 @@ class _Flaky:
 
     def __init__(self) -> None:
         self.hits: dict[str, list[float]] = {}
+        self.recovered: set[str] = set()
         self.lock = threading.Lock()
 
     def hit(self, name: str) -> int:
@@ -40,6 +43,12 @@ class _Flaky:
             times = self.hits.setdefault(name, [])
             times.append(time.time())
             return len(times) - 1
+
+    def fails(self, name: str, before: int, fail: str) -> bool:
+        with self.lock:
+            if name in self.recovered:
+                return False
+        return fail == "always" or before < int(fail)
 
     def times(self, name: str) -> list[float]:
         with self.lock:
@@ -54,6 +63,11 @@ class _Handler(SimpleHTTPRequestHandler):
         url = urlsplit(self.path)
         if url.path.startswith("/flaky/"):
             self._flaky(url.path.removeprefix("/flaky/"), parse_qs(url.query))
+            return
+        if url.path.startswith("/recover/"):
+            with self.flaky.lock:
+                self.flaky.recovered.add(url.path.removeprefix("/recover/"))
+            self._send(HTTPStatus.OK, "recovered")
             return
         if url.path.startswith("/hits/"):
             self._send(
@@ -76,7 +90,7 @@ class _Handler(SimpleHTTPRequestHandler):
         super().do_GET()
 
     def _flaky(self, name: str, query: dict[str, list[str]]) -> None:
-        if self.flaky.hit(name) >= int(query.get("fail", ["1"])[0]):
+        if not self.flaky.fails(name, self.flaky.hit(name), query.get("fail", ["1"])[0]):
             self.path = "/index.html"
             super().do_GET()
             return

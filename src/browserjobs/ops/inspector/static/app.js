@@ -163,8 +163,11 @@ function jobPanel(detail) {
   return el("div", { id: "job" },
     el("h2", {}, "Job record ", job ? badge(job.status) : el("span", { className: "muted" }, "(none)")),
     json(job),
-    el("h2", {}, "Lock and rate bucket"),
-    el("div", { id: "lock-state" }, json({ lock: detail.lock, bucket: detail.bucket })),
+    el("h2", {}, "What it holds or waits for: lock, rate bucket, site breaker"),
+    job && job.waitReason ? el("p", { id: "wait-reason" }, `waiting: ${job.waitReason}`,
+      job.waitReason === "BREAKER_OPEN" && detail.breaker
+        ? ` (breaker of ${detail.breaker.siteKey} ${detail.breaker.state}, open until ${detail.breaker.openUntil || "—"})` : "") : null,
+    el("div", { id: "lock-state" }, json({ lock: detail.lock, bucket: detail.bucket, breaker: detail.breaker })),
     el("h2", {}, `Artifacts (${detail.artifacts.length})`),
     el("div", { className: "artifacts", id: "artifacts" }, images.map((a) =>
       el("figure", {}, el("img", { src: url(a), alt: a.name, "data-key": a.key }), el("figcaption", {}, a.name)))),
