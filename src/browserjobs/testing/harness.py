@@ -129,17 +129,22 @@ class Harness:
         sqs, url = self.client("sqs"), self.outputs["DeadLetterQueueUrl"]
 
         def find() -> dict[str, Any] | None:
-            found = None
-            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=2).get(
-                "Messages", []
-            ):
-                body = json.loads(message["Body"])
-                if body.get("jobId") == job_id:
-                    found = body
-                sqs.change_message_visibility(
-                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                )
-            return found
+            # Messages seen stay hidden until the whole queue has been looked through: made visible at once,
+            # the same first ten would come back every time and a longer queue would never be read to the end.
+            handles: list[str] = []
+            try:
+                while True:
+                    batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+                    messages = batch.get("Messages", [])
+                    if not messages:
+                        return None
+                    handles += [message["ReceiptHandle"] for message in messages]
+                    for body in (json.loads(message["Body"]) for message in messages):
+                        if body.get("jobId") == job_id:
+                            return dict(body)
+            finally:
+                for handle in handles:
+                    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
 
         return poll(f"DLQ message for {job_id}", find, timeout)
 
