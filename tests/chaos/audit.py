@@ -246,21 +246,30 @@ def claims_granted(histories: dict[str, list[dict[str, Any]]]) -> dict[str, tupl
 def hold_intervals(
     records: dict[str, dict[str, Any]], histories: dict[str, list[dict[str, Any]]]
 ) -> dict[str, list[Interval]]:
-    """lockKey -> every claim of it, from the Claim task's CLAIMED event in the execution history to the
-    job record's endedAt (the lock and the slot are released at or after it).
+    """lockKey -> every hold of it: from each Claim task's CLAIMED event in the execution history to the
+    job giving the claim back (GiveBackClaim entered: a 429 or an open breaker, the job then claims again)
+    or, for its last claim, the job record's endedAt (the lock and the slot are released at or after it).
 
     Both ends lie inside the true hold, so two of these that intersect are a certain double hold. The
     record's claimedAt is when the claim read the table (its clock for the token bucket): it precedes
     the commit by the claim's own latency, seconds on a loaded machine, and would show overlaps that
     never were; it is the start only for a claim whose history is missing.
     """
-    granted = claims_granted(histories)
     held: dict[str, list[Interval]] = defaultdict(list)
     for job_id, record in records.items():
-        if record.get("claimedAt"):
-            start = granted[job_id][0] if job_id in granted else parse_iso(record["claimedAt"])
-            end = parse_iso(record["endedAt"]) if record.get("endedAt") else datetime.max.replace(tzinfo=UTC)
-            held[record["lockKey"]].append(Interval(job_id, start, end))
+        if not record.get("claimedAt"):
+            continue
+        history = histories.get(job_id, [])
+        starts = [moment for moment, answer in _claim_answers(history) if answer.get("outcome") == "CLAIMED"]
+        given_back = [
+            event["timestamp"]
+            for event in history
+            if event.get("stateEnteredEventDetails", {}).get("name") == "GiveBackClaim"
+        ]
+        end = parse_iso(record["endedAt"]) if record.get("endedAt") else datetime.max.replace(tzinfo=UTC)
+        for start in starts or [parse_iso(record["claimedAt"])]:
+            handed_back = [moment for moment in given_back if moment > start]
+            held[record["lockKey"]].append(Interval(job_id, start, min(handed_back) if handed_back else end))
     return held
 
 

@@ -17,7 +17,12 @@ MAX_CONCURRENT_TASKS = 4
 # Local tasks start in LOCAL_TASK_START_SECONDS (1 s by default), not Fargate's 30-60 s: the heartbeat
 # deadline's grace for the start is 10 s here, so that a hung worker is still noticed within seconds.
 TASK_START_GRACE_SECONDS = 10
+# A site that goes down and comes back: its first OUTAGE_FAILED_LOADS loads answer 503, enough to open its
+# breaker (BreakerFailureThreshold, 5) and to fail the first probe; the next probe finds it back.
+BREAKER_OPEN_SECONDS = 3
+OUTAGE_FAILED_LOADS = 6
 PARAMETERS = {
+    "BreakerOpenSeconds": str(BREAKER_OPEN_SECONDS),
     "RateBurst": str(RATE_BURST),
     "RateLimitPerMinute": str(RATE_PER_MINUTE),
     "MaxConcurrentTasks": str(MAX_CONCURRENT_TASKS),
@@ -56,6 +61,7 @@ class Role(StrEnum):
     ABORT_WAITING = "StopExecution while WAITING"
     SPOT_ONCE = "SIGTERM once (retried)"
     SPOT_TWICE = "SIGTERM twice (retry spent)"
+    SITE_OUTAGE = "site down, then back (breaker)"
 
 
 FAULTS = (
@@ -110,6 +116,8 @@ EXPECTED: dict[Role, dict[str, Outcome]] = {
     Role.SPOT_TWICE: {
         "FAILED": Outcome(frozenset({"Worker.Interrupted"}), dead_letter=True, tasks=frozenset({2}))
     },
+    # Retried 503s, tasks that found the breaker open and went back to their claim, then the load that works.
+    Role.SITE_OUTAGE: {"SUCCEEDED": Outcome(tasks=frozenset(range(1, 40)))},
 }
 
 
@@ -202,6 +210,7 @@ SHARES = {
     Role.ABORT_WAITING: (1, 40),
     Role.SPOT_ONCE: (1, 40),
     Role.SPOT_TWICE: (1, 40),
+    Role.SITE_OUTAGE: (3, 10),
 }
 
 
@@ -253,6 +262,11 @@ def make_plan(size: int, seed: int, site_url: str) -> list[PlannedJob]:
                 job["params"]["steps"][0]["goto"]["url"] = f"{site_url}/slow?seconds=30"
             if role is Role.REJECT_ON_CONFLICT:
                 job["onConflict"] = "reject"
+            if role is Role.SITE_OUTAGE:
+                job["siteKey"] = outage_site(run)
+                job["params"]["steps"][0]["goto"]["url"] = (
+                    f"{site_url}/flaky/{outage_site(run)}?fail={OUTAGE_FAILED_LOADS}&status=503"
+                )
             job_id: str | None = f"{run}-{role.name.lower().replace('_', '-')}-{index}"
             if role is Role.DUPLICATE_DERIVED:
                 job_id = None  # intake derives it from the message id
@@ -269,4 +283,11 @@ def make_plan(size: int, seed: int, site_url: str) -> list[PlannedJob]:
                 )
             )
     rng.shuffle(plan)
+    # The outage's jobs go first, together: their loads, not one job's retries alone, open the breaker.
+    plan.sort(key=lambda job: job.role is not Role.SITE_OUTAGE)
     return plan
+
+
+def outage_site(run: str) -> str:
+    """The siteKey (and the sample site's /flaky name) of a run's outage."""
+    return f"{run}-outage"

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from .plan import PARAMETERS, Role
+from .plan import OUTAGE_FAILED_LOADS, PARAMETERS, Role
 from .run import ChaosReport
 
 
@@ -68,6 +68,10 @@ def rows(report: ChaosReport) -> list[tuple[str, str]]:
         (
             "longest overlap of two workers' processes on one lockKey",
             f"{figures['worker_overlap_seconds']} s",
+        ),
+        (
+            "site outage: loads that reached it (failed, then one per job)",
+            f"{figures['outage_site_loads']} ({OUTAGE_FAILED_LOADS} failed)",
         ),
         ("run problems (deliveries, missed faults, deadlines)", str(len(report.harness_problems))),
         ("duration", f"{report.seconds:.0f} s (stack start {report.stack_start_seconds:.1f} s)"),

@@ -197,3 +197,22 @@ def test_every_size_has_every_fault_and_the_plan_is_reproducible(size: int) -> N
 def test_a_run_too_small_for_every_fault_is_refused() -> None:
     with pytest.raises(ValueError, match="at least"):
         role_counts(10)
+
+
+def test_a_job_that_gives_its_claim_back_holds_nothing_while_it_waits() -> None:
+    # a held the lock from 0.1 s, gave it back at 2 s (a 429: GiveBackClaim), claimed again at 8 s and
+    # ended at 10 s; b held the same lock from 3 s to 7 s in between.
+    history = claimed_at(0.1) + claimed_at(8)
+    history.append(
+        {"timestamp": T0 + timedelta(seconds=2), "stateEnteredEventDetails": {"name": "GiveBackClaim"}}
+    )
+    records = {"a": record("a", 0, 10), "b": record("b", 3, 7)}
+    holds = hold_intervals(records, {"a": history, "b": claimed_at(3.1)})
+    assert [(i.start, i.end) for i in holds["k"] if i.job_id == "a"] == [
+        (T0 + timedelta(seconds=0.1), T0 + timedelta(seconds=2)),
+        (T0 + timedelta(seconds=8), T0 + timedelta(seconds=10)),
+    ]
+    assert overlaps(holds) == []
+    assert capacity_violations(holds, max_tasks=1) == []
+    # Without the give-back it would be one hold from 0.1 s to 10 s, across b's.
+    assert overlaps(hold_intervals(records, {"a": claimed_at(0.1), "b": claimed_at(3.1)}))

@@ -1,5 +1,6 @@
 """The chaos run: CHAOS_JOBS jobs (30 by default, the size `make test` runs) with duplicate deliveries,
-invalid input, killed, hung, aborted and Spot-interrupted workers, all at once on one local stack; then
+invalid input, killed, hung, aborted and Spot-interrupted workers, a site that goes down and comes back, all
+at once on one local stack; then
 every invariant is checked from the real stores (audit.py).
 
     CHAOS_JOBS=200 CHAOS_IN_FLIGHT=20 .venv/bin/python -m pytest -m chaos tests/chaos   # larger, by hand
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-from .plan import FAULTS, Role
+from .plan import FAULTS, OUTAGE_FAILED_LOADS, Role
 from .report import table, write_json
 from .run import configured_in_flight, configured_seed, configured_size, deadline_seconds, run
 
@@ -46,6 +47,10 @@ def test_every_job_is_accounted_for_once_and_no_invariant_breaks(
     assert report.findings.figures["throttled_claims"] > 0, "no claim was ever throttled: rates untested"
     assert report.findings.figures["at_capacity_claims"] > 0, "never at capacity: the cap is untested"
     assert roles.count(Role.INVALID) >= 4
+    # The site that went down: its failed loads, then exactly one good load per job (the audit saw them all
+    # SUCCEEDED); while its breaker was open, no other load reached it.
+    outage_jobs = roles.count(Role.SITE_OUTAGE)
+    assert report.findings.figures["outage_site_loads"] == OUTAGE_FAILED_LOADS + outage_jobs
     # The endpoint's AWS failures (CHAOS_AWS_FAULTS) really happened, and the run still lost nothing.
     if report.aws_faults != "no faults":
         assert sum(report.aws_injected.values()) > 0, f"no AWS failure was injected ({report.aws_faults})"

@@ -130,7 +130,8 @@ class _Server(ThreadingHTTPServer):
 class SampleSite:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         stopping = threading.Event()
-        handler = type("Handler", (_Handler,), {"stopping": stopping, "flaky": _Flaky()})
+        self._flaky = _Flaky()
+        handler = type("Handler", (_Handler,), {"stopping": stopping, "flaky": self._flaky})
         self._stopping = stopping
         self._server = _Server((host, port), partial(handler, directory=str(PAGES)))
         self._thread = threading.Thread(target=self._server.serve_forever, name="sample-site", daemon=True)
@@ -140,6 +141,10 @@ class SampleSite:
         host, port = self._server.server_address[:2]
         assert isinstance(host, str)  # an AF_INET server's address: typeshed allows bytes for AF_UNIX
         return f"http://{host}:{port}"
+
+    def loads(self, name: str) -> list[float]:
+        """When /flaky/<name> was asked for (epoch seconds), as /hits/<name> answers."""
+        return self._flaky.times(name)
 
     def __enter__(self) -> SampleSite:
         self._thread.start()
