@@ -574,7 +574,7 @@ def doctor_command(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Launch readiness: read-only checks of the deployed stack (exit 1 when one is NOK)."""
+    """Launch readiness: checks of the deployed stack that change nothing (exit 1 when one is NOK)."""
     results = doctor.run_checks(_target(ctx))
     if as_json:
         _print_json([result.to_json() for result in results])
