@@ -331,7 +331,7 @@ def test_a_nat_gateway_route_gives_the_tasks_a_way_to_ecr(local_stack):
 
 @pytest.mark.e2e
 def test_the_fargate_quota_must_cover_every_concurrent_task(local_stack):
-    # The local account has Fargate's default On-Demand vCPU quota, 6 (ECS quotas page); 4 tasks of 4 vCPU
+    # The local account's Fargate On-Demand vCPU quota is 6 (servicequotas shim); 4 tasks of 4 vCPU
     # (a revision the workflow would run) need 16.
     quotas = client(local_stack, "service-quotas")
     with worker_revision(local_stack, cpu="4096", memory="8192"):

@@ -17,7 +17,7 @@ from browserjobs.core.keys import bucket_key
 from browserjobs.core.ratelimit import Bucket, BucketPolicy, take
 from browserjobs.core.sites import site_key_of
 from tests.clocks import FixedClock
-from tests.unit.core.test_claim import T0, submitted
+from tests.unit.core.test_claim import T0, Interfering, submitted
 
 pytestmark = pytest.mark.unit
 
@@ -107,20 +107,10 @@ def test_a_penalty_written_while_a_claim_runs_is_not_lost(stack):
     request = submitted(stack, "job-racing", "acct#3", rate="racy")
     claim(stack.ddb, config, submitted(stack, "job-first", "acct#4", rate="racy"), FixedClock(T0))
 
-    class PenaltyDuringClaim:
-        def __init__(self, ddb: Any) -> None:
-            self._ddb, self._done = ddb, False
+    def penalty() -> None:
+        site_health.record_rate_limited(stack.ddb, config.locks_table, "racy", 30, T0)
 
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._ddb, name)
-
-        def transact_write_items(self, **kwargs: Any) -> Any:
-            if not self._done:
-                self._done = True
-                site_health.record_rate_limited(self._ddb, config.locks_table, "racy", 30, T0)
-            return self._ddb.transact_write_items(**kwargs)
-
-    result = claim(PenaltyDuringClaim(stack.ddb), config, request, FixedClock(T0))
+    result = claim(Interfering(stack.ddb, penalty), config, request, FixedClock(T0))
     assert result["outcome"] == "THROTTLED" and result["waitSeconds"] >= 30
     assert stack.lease(bucket_key("racy"))["tokens"] == Decimal(0)
 
@@ -224,20 +214,10 @@ def test_a_probe_taken_by_another_job_during_the_claim_makes_it_wait(stack):
     mine = dataclasses.replace(submitted(stack, "job-mine", "acct#r1"), site_key="racy.example")
     rival = dataclasses.replace(submitted(stack, "job-rival", "acct#r2"), site_key="racy.example")
 
-    class RivalProbesFirst:
-        def __init__(self, ddb: Any) -> None:
-            self._ddb, self._done = ddb, False
+    def rival_probes() -> None:
+        assert claim(stack.ddb, config, rival, FixedClock(T0 + 1_000))["outcome"] == "CLAIMED"
 
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._ddb, name)
-
-        def transact_write_items(self, **kwargs: Any) -> Any:
-            if not self._done:
-                self._done = True
-                assert claim(self._ddb, config, rival, FixedClock(T0 + 1_000))["outcome"] == "CLAIMED"
-            return self._ddb.transact_write_items(**kwargs)
-
-    result = claim(RivalProbesFirst(stack.ddb), config, mine, FixedClock(T0 + 1_000))
+    result = claim(Interfering(stack.ddb, rival_probes), config, mine, FixedClock(T0 + 1_000))
     assert result["outcome"] == "BREAKER_OPEN"
     assert stack.lease("breaker#racy.example")["probeJobId"] == "job-rival"
 

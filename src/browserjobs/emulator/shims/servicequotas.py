@@ -3,9 +3,10 @@
 Applied by browserjobs.emulator.shims.apply(); importing this module changes nothing.
 
 moto knows only VPC quotas (GetServiceQuota for any other service: NoSuchResourceException). The local
-account gets Fargate's On-Demand vCPU quota at the value the Amazon ECS quotas page gives as its default,
-https://docs.aws.amazon.com/general/latest/gr/ecs-service.html ("Fargate On-Demand vCPU resource count",
-L-3032A538: 6 vCPU; new accounts may start lower). RequestServiceQuotaIncrease raises it at once (AWS
+account gets Fargate's On-Demand vCPU quota ("Fargate On-Demand vCPU resource count", L-3032A538) at 6 vCPU,
+a small account's value: AWS sets each account's value itself, starts new accounts low and raises it with
+use (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html), so a deployed
+stack's doctor reads its own. RequestServiceQuotaIncrease raises it at once (AWS
 reviews the request first: its status is PENDING, then APPROVED or DENIED), and like AWS refuses a value
 that is not above the current one.
 """
