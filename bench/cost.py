@@ -49,6 +49,18 @@ S3_MB_STORED = 0.3  # result.json + a screenshot, kept ArtifactRetentionDays (30
 SQS_REQUESTS_FIXED = 3  # SendMessage, the event source's ReceiveMessage and DeleteMessageBatch
 LOG_KB = 40  # state machine log (Level ALL with execution data) + Lambda and worker logs
 
+# Task mode vs pool mode (docs/COST.md, "Task or pool"). Assumptions, each a template default or stated:
+HOURS_PER_MONTH = 730
+IMAGE_GB = 0.7  # the worker image, compressed: what each task start pulls
+NAT_PER_GB = 0.045  # NAT gateway data processing; ECR interface endpoints charge $0.01 instead
+POOL_JOBS_PER_TASK = 4  # template PoolJobsPerTask
+POOL_TARGET_UTILIZATION = 0.8  # the scaling policy's target: (waiting + running) / (tasks x jobs per task)
+POOL_MIN_TASKS = 1  # template PoolMinTasks: one warm task on FARGATE around the clock
+POOL_SPOT_SHARE = 0.8  # beyond the base task: FARGATE_SPOT weight 4, FARGATE weight 1
+POOL_TASK_STARTS = 300  # a month: scale-outs, Spot replacements, deploys (10 a day, assumed)
+POOL_EXTRA_SQS_REQUESTS = 3  # SendMessage (the workflow), ReceiveMessage, DeleteMessage (the pool worker)
+POOL_EXTRA_DDB_WRITES = 2  # the task registry's entry, written and removed (core/pool_registry.py)
+
 
 @dataclass(frozen=True)
 class PerJob:
@@ -153,6 +165,64 @@ def monthly_lines(job: PerJob, jobs: int = JOBS_PER_MONTH) -> list[tuple[str, st
     return lines
 
 
+def _task_rate(spot_share: float, *, arm: bool) -> float:
+    """Dollars per task-hour of the default task size."""
+    p = PRICES
+    if arm:
+        return TASK_VCPU * p["fargate_arm64_vcpu_hour"] + TASK_GB * p["fargate_arm64_gb_hour"]
+    on_demand = TASK_VCPU * p["fargate_x86_vcpu_hour"] + TASK_GB * p["fargate_x86_gb_hour"]
+    spot = TASK_VCPU * p["fargate_spot_vcpu_hour"] + TASK_GB * p["fargate_spot_gb_hour"]
+    return spot_share * spot + (1 - spot_share) * on_demand
+
+
+def dispatch_modes(job: PerJob, browsing_seconds: float, jobs: int = JOBS_PER_MONTH) -> list[dict[str, Any]]:
+    """A month of jobs of `browsing_seconds` in each mode: Fargate, image pulls through a NAT gateway, and
+    everything else (the rest of monthly_lines), in dollars."""
+    rest = sum(line[2] for line in monthly_lines(job, jobs)[1:])
+    pool_rest = (
+        rest
+        + jobs * POOL_EXTRA_SQS_REQUESTS * PRICES["sqs_request"]
+        + jobs * POOL_EXTRA_DDB_WRITES * PRICES["ddb_write_unit"]
+        - jobs * PRICES["lambda_request"]  # no crash hook invocation per job: pool tasks rarely stop
+    )
+    task_hours = jobs * max(60.0, ASSUMED_START_SECONDS + browsing_seconds) / 3600
+    busy_hours = jobs * browsing_seconds / 3600 / (POOL_JOBS_PER_TASK * POOL_TARGET_UTILIZATION)
+    base_hours = POOL_MIN_TASKS * HOURS_PER_MONTH
+    extra_hours = max(0.0, busy_hours - base_hours)
+    pulls = {"task": jobs * IMAGE_GB * NAT_PER_GB, "pool": POOL_TASK_STARTS * IMAGE_GB * NAT_PER_GB}
+    modes = [
+        ("task", "ARM64 on demand", task_hours * _task_rate(0, arm=True), pulls["task"], rest),
+        ("task", "x86 Fargate Spot", task_hours * _task_rate(1, arm=False), pulls["task"], rest),
+        (
+            "pool",
+            "ARM64 on demand",
+            (base_hours + extra_hours) * _task_rate(0, arm=True),
+            pulls["pool"],
+            pool_rest,
+        ),
+        (
+            "pool",
+            "x86: base on demand, then Spot 4 : 1",
+            base_hours * _task_rate(0, arm=False) + extra_hours * _task_rate(POOL_SPOT_SHARE, arm=False),
+            pulls["pool"],
+            pool_rest,
+        ),
+    ]
+    return [
+        {
+            "seconds": browsing_seconds,
+            "mode": mode,
+            "capacity": capacity,
+            "fargate": fargate,
+            "pulls": pull,
+            "rest": other,
+            "total": fargate + pull + other,
+            "per_1000": (fargate + pull + other) / jobs * 1000,
+        }
+        for mode, capacity, fargate, pull, other in modes
+    ]
+
+
 def run(orchestration: dict[str, Any]) -> Section:
     section = Section(
         "cost",
@@ -184,5 +254,37 @@ def run(orchestration: dict[str, Any]) -> Section:
         "browses through it unless VPC endpoints serve ECR and S3), ECR storage, KMS keys, X-Ray traces, "
         "alarms. docs/COST.md has the model, the prices and these.",
     ]
-    section.data = {"per_job": job.__dict__, "arm64": arm_total, "spot": spot_total}
+    comparison = Table(
+        "Task or pool: a month of 100,000 jobs (Fargate, image pulls through a NAT gateway, the rest)",
+        ["job", "mode", "capacity", "Fargate", "image pulls", "the rest", "total", "per 1,000 jobs"],
+    )
+    modes = [row for seconds in (10, 60) for row in dispatch_modes(job, seconds)]
+    for row in modes:
+        comparison.rows.append(
+            [
+                f"{row['seconds']:.0f} s",
+                row["mode"],
+                row["capacity"],
+                *(f"{row[key]:,.2f}" for key in ("fargate", "pulls", "rest", "total", "per_1000")),
+            ]
+        )
+    section.tables.append(comparison)
+    ten = {row["mode"]: row for row in modes if row["seconds"] == 10 and row["capacity"] == "ARM64 on demand"}
+    ratio = ten["pool"]["per_1000"] / ten["task"]["per_1000"]
+    without_pulls = (ten["pool"]["total"] - ten["pool"]["pulls"]) / (
+        ten["task"]["total"] - ten["task"]["pulls"]
+    )
+    section.notes.append(
+        f"Pool mode costs {ratio:.2f} of task mode per 1,000 jobs of 10 s (ARM64 on demand), "
+        f"{without_pulls:.2f} without the image pulls (ECR and S3 served through VPC endpoints). Assumed: "
+        f"{POOL_JOBS_PER_TASK} jobs per pool task at {POOL_TARGET_UTILIZATION:.0%} utilization, "
+        f"{POOL_MIN_TASKS} task always on, {POOL_TASK_STARTS} pool task starts a month, {IMAGE_GB} GB image."
+    )
+    section.data = {
+        "per_job": job.__dict__,
+        "arm64": arm_total,
+        "spot": spot_total,
+        "modes": modes,
+        "pool_to_task_10s": ratio,
+    }
     return section

@@ -2,6 +2,9 @@
 
 Every STOPPED task of the cluster comes here, including those that already reported success or
 failure: for them Step Functions answers that the token is no longer open, which is expected.
+A task of its own carries its token in its overrides; a pool task (no TASK_TOKEN) held the jobs its
+registry item names (browserjobs.core.pool_registry): each fails with Worker.Interrupted, so that the
+workflow retries it on another worker at once.
 """
 
 import logging
@@ -13,7 +16,9 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
+from browserjobs.core import pool_registry
 from browserjobs.core.aws import Clients
+from browserjobs.core.config import Settings
 from browserjobs.core.contract import TOKEN_CLOSED
 from browserjobs.core.ddb import error_code
 from browserjobs.core.metrics import stage_metrics
@@ -29,7 +34,8 @@ for _sdk in ("botocore", "boto3", "urllib3", "s3transfer"):
 tracer = deferred_tracer()
 metrics = stage_metrics()
 
-CLIENTS = Clients.create("stepfunctions")
+SETTINGS = Settings.from_env().require("locks_table")
+CLIENTS = Clients.create("stepfunctions", "dynamodb")
 
 
 @tracer.capture_method
@@ -38,9 +44,21 @@ def fail_callback(task: StoppedTask) -> str:
     if task.token is None:
         logger.info("task %s carries no TASK_TOKEN: not a browser job task", task.task_arn)
         return "no-token"
-    error, cause = task.failure()
+    return _fail(task, task.token, *task.failure())
+
+
+@tracer.capture_method
+def fail_pool_jobs(task: StoppedTask) -> dict[str, str]:
+    """Every job the pool task registered and did not finish: jobId -> 'failed' or 'closed'."""
+    held = pool_registry.held_jobs(CLIENTS.ddb, SETTINGS.locks_table, task.task_arn)
+    outcomes = {job_id: _fail(task, token, *task.pool_failure(job_id)) for job_id, token in held.items()}
+    pool_registry.forget_task(CLIENTS.ddb, SETTINGS.locks_table, task.task_arn)
+    return outcomes
+
+
+def _fail(task: StoppedTask, token: str, error: str, cause: str) -> str:
     try:
-        CLIENTS.sfn.send_task_failure(taskToken=task.token, error=error, cause=cause)
+        CLIENTS.sfn.send_task_failure(taskToken=token, error=error, cause=cause)
     except ClientError as exc:
         if error_code(exc) not in TOKEN_CLOSED:
             raise
@@ -63,4 +81,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if detail.get("lastStatus") != "STOPPED":
         logger.info("task %s is %s, not STOPPED", task.task_arn, detail.get("lastStatus"))
         return {"taskArn": task.task_arn, "callback": "not-stopped"}
+    if task.token is None:
+        return {"taskArn": task.task_arn, "poolJobs": fail_pool_jobs(task)}
     return {"taskArn": task.task_arn, "jobId": task.job_id, "callback": fail_callback(task)}

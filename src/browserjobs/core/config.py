@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from browserjobs.core.contract import DEFAULT_HEARTBEAT_SECONDS, DEFAULT_TIMEOUT_SECONDS
+from browserjobs.core.contract import DEFAULT_HEARTBEAT_SECONDS, DEFAULT_TIMEOUT_SECONDS, DISPATCH_MODES
 
 
 class ConfigError(RuntimeError):
@@ -72,6 +72,10 @@ class Settings:
     task_start_grace_seconds: int = 90
     breaker_failure_threshold: int = 5
     breaker_open_seconds: int = 60
+    # How jobs that do not say run (docs/CONTRACTS.md, "Dispatch"): "task" or "pool"; and whether the stack
+    # has a pool at all (PoolMaxTasks > 0): without one a pool job is rejected at intake.
+    default_dispatch: str = "task"
+    pool_enabled: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +83,10 @@ class Settings:
         values: dict[str, object] = {attr: env.get(var, "") for attr, var in _NAMES.items()}
         for attr, (var, default, minimum) in _NUMBERS.items():
             values[attr] = _int_setting(env, var, default, minimum)
+        dispatch = values["default_dispatch"] = env.get("DEFAULT_DISPATCH", "").strip() or "task"
+        if dispatch not in DISPATCH_MODES:
+            raise ConfigError(f"DEFAULT_DISPATCH must be one of {'|'.join(DISPATCH_MODES)}, got {dispatch!r}")
+        values["pool_enabled"] = env.get("POOL_ENABLED", "").strip().lower() == "true"
         return cls(**values)  # type: ignore[arg-type]
 
     def require(self, *names: str) -> Settings:

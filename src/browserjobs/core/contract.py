@@ -92,6 +92,8 @@ FINAL_EXECUTION_STATUSES = frozenset(
 # DefaultHeartbeatSeconds default to the same values).
 DEFAULT_TIMEOUT_SECONDS = 900
 DEFAULT_HEARTBEAT_SECONDS = 60
+# How a job reaches a browser: a Fargate task of its own, or a worker of the pool service.
+DISPATCH_MODES = ("task", "pool")
 
 # The local stack (browserjobs.emulator) as its clients reach it: `browserjobs --local`, the harness, the
 # processes the stack starts. moto accepts any credentials; these make it plain that nothing reaches AWS.

@@ -113,6 +113,7 @@ JOB_FIELDS = (
     "lockKey",
     "rateKey",
     "siteKey",
+    "dispatch",
     "action",
     "params",
     "onConflict",
@@ -130,6 +131,7 @@ def with_defaults(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
     out.setdefault("siteKey", site_key_of(out.get("params") or {}))
     out.setdefault("params", {})
     out.setdefault("onConflict", "wait")
+    out.setdefault("dispatch", settings.default_dispatch)
     out.setdefault("meta", {})
     out["timeoutSeconds"] = int(out.get("timeoutSeconds", settings.default_timeout_seconds))
     out["heartbeatSeconds"] = int(out.get("heartbeatSeconds", settings.default_heartbeat_seconds))
@@ -143,6 +145,7 @@ def execution_input(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
         "lockKey": job["lockKey"],
         "rateKey": job["rateKey"],
         "siteKey": job.get("siteKey", ""),
+        "dispatch": job.get("dispatch", "task"),
         "onConflict": job["onConflict"],
         "timeoutSeconds": int(job["timeoutSeconds"]),
         "heartbeatSeconds": int(job["heartbeatSeconds"]),

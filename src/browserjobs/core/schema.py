@@ -98,6 +98,12 @@ def check_job(candidate: Any, settings: Settings) -> dict[str, Any]:
                 }
             ],
         )
+    if job["dispatch"] == "pool" and not settings.pool_enabled:
+        raise JobRejected(
+            RejectionCode.INVALID_JOB,
+            "this stack has no worker pool (PoolMaxTasks is 0): dispatch must be task",
+            [{"path": "/dispatch", "message": "pool is not available; omit dispatch or set it to task"}],
+        )
     _check_action(job)
     unpaired = list(_unpaired_surrogates(job))
     if unpaired:

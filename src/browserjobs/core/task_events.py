@@ -46,8 +46,16 @@ class StoppedTask:
     def failure(self) -> tuple[str, str]:
         """(error, cause) for SendTaskFailure, within the API's limits."""
         spot = self.stop_code == SPOT_INTERRUPTION
-        error = ErrorName.WORKER_INTERRUPTED if spot else ErrorName.WORKER_CRASHED
+        return self._record(ErrorName.WORKER_INTERRUPTED if spot else ErrorName.WORKER_CRASHED, {})
+
+    def pool_failure(self, job_id: str) -> tuple[str, str]:
+        """A pool task's job: Worker.Interrupted whatever stopped the task, since the cause may be another
+        job's (its memory, its hung page) or none of the job's (Spot, a health check): retried elsewhere."""
+        return self._record(ErrorName.WORKER_INTERRUPTED, {"jobId": job_id, "pool": True})
+
+    def _record(self, error: ErrorName, extra: dict[str, Any]) -> tuple[str, str]:
         cause = {
+            **extra,
             "taskArn": self.task_arn,
             "exitCodes": {c.get("name", "?"): c.get("exitCode") for c in self.containers},
             "stopCode": self.stop_code,

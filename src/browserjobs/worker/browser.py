@@ -60,10 +60,15 @@ async def launch(playwright: Playwright, *, executable_path: str | None, proxy_u
 
 
 async def new_context(
-    browser: Browser, storage_state: dict[str, Any] | None, policy: EgressPolicy
+    browser: Browser, storage_state: dict[str, Any] | None, policy: EgressPolicy, proxy_url: str | None = None
 ) -> BrowserContext:
-    """A fresh context (nothing from an earlier job but the account's stored session), egress-guarded."""
+    """A fresh context (nothing from an earlier job but the account's stored session), egress-guarded.
+
+    `proxy_url`: the job's own egress proxy, for a browser shared by several jobs (a pool worker's), whose
+    launch proxy guards only what no context opens: each job's blocked requests are its own.
+    """
     context = await browser.new_context(
+        proxy={"server": proxy_url, "bypass": PROXY_BYPASS} if proxy_url else None,
         # what context.storage_state() returned when the session was saved, read back from its JSON
         storage_state=cast("StorageState | None", storage_state),
         accept_downloads=True,

@@ -52,7 +52,7 @@ class WorkerConfig:
         return cls(
             task_token=env["TASK_TOKEN"],
             job_id=env["JOB_ID"],
-            heartbeat_seconds=_positive_int(env, "HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS),
+            heartbeat_seconds=positive_int(env, "HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS),
             resources=Settings.from_env(env),
             kms_key_id=env["KMS_KEY_ID"],
             egress_allow=tuple(e.strip() for e in env.get("EGRESS_ALLOW", "").split(",") if e.strip()),
@@ -60,11 +60,11 @@ class WorkerConfig:
             metadata_uri=env.get("ECS_CONTAINER_METADATA_URI_V4") or None,
             task_arn=env.get("TASK_ARN") or None,
             state_entered_at=_timestamp(env, "STATE_ENTERED_TIME"),
-            state_retry_count=_non_negative_int(env, "STATE_RETRY_COUNT"),
+            state_retry_count=non_negative_int(env, "STATE_RETRY_COUNT"),
         )
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -73,7 +73,7 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _non_negative_int(env: Mapping[str, str], name: str) -> int:
+def non_negative_int(env: Mapping[str, str], name: str) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return 0

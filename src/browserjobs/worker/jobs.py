@@ -52,8 +52,19 @@ def load_job(ddb: Any, table: str, job_id: str) -> Job:
         raise JobFailure(ErrorName.WORKER_ERROR, f"the record of job {job_id} has no {missing}") from None
 
 
+class DuplicateDispatch(Exception):
+    """This dispatch message was registered already: a second delivery of it, whose job runs elsewhere."""
+
+
 def register_task(
-    ddb: Any, *, locks_table: str, jobs_table: str, job: Job, task_arn: str, lease_grace_seconds: int
+    ddb: Any,
+    *,
+    locks_table: str,
+    jobs_table: str,
+    job: Job,
+    task_arn: str,
+    lease_grace_seconds: int,
+    dispatch_id: str | None = None,
 ) -> None:
     """Put the task ARN where the workflow looks for it to stop the task; the lock must be this job's.
 
@@ -61,25 +72,37 @@ def register_task(
     LEASE_GRACE_SECONDS: a retried task (a Fargate Spot interruption, Worker.Interrupted retried) starts
     long after the claim, whose lease (claimedAt + timeoutSeconds + grace, browserjobs.core.claim) would
     otherwise run out under it and let another job take the lock. Fields and formats are the claim's.
+
+    A pool worker passes its dispatch message's MessageId: SQS delivers a message at least once, and a
+    second delivery (to this worker or another) finds the registration of the first (DuplicateDispatch).
+    Each attempt of the workflow sends a new message, so a retry registers afresh.
     """
     pk = lock_key(job.lock_key)
     now_ms = SystemClock().now_ms()
     # As browserjobs.core.claim.decide:
     lease_epoch = -(-now_ms // 1000) + job.timeout_seconds + lease_grace_seconds
     lease_ttl = lease_epoch + LEASE_ITEM_TTL_PADDING_SECONDS
+    update = (
+        "SET taskArn = :arn, leaseExpiresAt = :lease, leaseExpiresAtEpoch = :leaseEpoch, expiresAt = :ttl"
+    )
+    condition, dispatch = "jobId = :job", {}
+    if dispatch_id is not None:
+        update += ", dispatchId = :dispatch"
+        condition += " AND (attribute_not_exists(dispatchId) OR dispatchId <> :dispatch)"
+        dispatch = {"dispatch": dispatch_id}
     try:
         response = ddb.update_item(
             TableName=locks_table,
             Key={"pk": attr(pk)},
-            UpdateExpression="SET taskArn = :arn, leaseExpiresAt = :lease, "
-            "leaseExpiresAtEpoch = :leaseEpoch, expiresAt = :ttl",
-            ConditionExpression="jobId = :job",
+            UpdateExpression=update,
+            ConditionExpression=condition,
             ExpressionAttributeValues=expression_values(
                 arn=task_arn,
                 job=job.job_id,
                 lease=iso_seconds(lease_epoch),
                 leaseEpoch=lease_epoch,
                 ttl=lease_ttl,
+                **dispatch,
             ),
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -87,7 +110,12 @@ def register_task(
     except ClientError as error:
         if error_code(error) != "ConditionalCheckFailedException":
             raise
-        holder = (condition_failed_item(error) or {}).get("jobId")
+        current = condition_failed_item(error) or {}
+        holder = current.get("jobId")
+        if dispatch_id is not None and holder == job.job_id and current.get("dispatchId") == dispatch_id:
+            raise DuplicateDispatch(
+                f"message {dispatch_id} of job {job.job_id} was registered already"
+            ) from None
         raise JobFailure(
             ErrorName.WORKER_ERROR,
             f"the lock {pk} is held by {holder or 'no job'}, not by this job: it must not run",

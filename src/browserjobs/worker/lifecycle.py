@@ -15,6 +15,8 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,7 @@ from browserjobs.worker.errors import ErrorName, ExitCode, JobFailure
 from browserjobs.worker.heartbeat import Heartbeat
 from browserjobs.worker.interrupts import InterruptWatcher
 from browserjobs.worker.jobs import Job, load_job, register_task
-from browserjobs.worker.run import RunOutcome, RunSettings, run_in_browser
+from browserjobs.worker.run import BrowserSource, LaunchedBrowser, RunOutcome, RunSettings, run_in_browser
 from browserjobs.worker.stop import StopFlag
 
 logger = logging.getLogger(__name__)
@@ -75,13 +77,45 @@ def main() -> int:
 
 
 def run_job(config: WorkerConfig, policy: EgressPolicy, aws: AwsClients, stop: StopFlag) -> int:
-    started_ms, started = time.time_ns() // 1_000_000, time.monotonic()
+    """The per-job task: its own Chromium, its identity from the task metadata endpoint."""
     identity = task_identity(config.metadata_uri, config.task_arn)
+    attempt = Attempt(config, identity.task_arn, identity.started_at, LaunchedBrowser(config.chromium_path))
+    return run_attempt(attempt, policy, aws, stop, asyncio.run)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of one job in this process, as the per-job task reads it from its environment and a pool
+    worker from its dispatch message (worker/pool.py)."""
+
+    config: WorkerConfig
+    task_arn: str | None
+    pull_started_at: float | None  # epoch seconds: ECS's PullStartedAt of a task started for this attempt
+    browsers: BrowserSource
+    job: Job | None = (
+        None  # loaded and registered already (a pool worker does it before deleting the message)
+    )
+
+
+def run_attempt(
+    attempt: Attempt,
+    policy: EgressPolicy,
+    aws: AwsClients,
+    stop: StopFlag,
+    run_async: Callable[[Coroutine[Any, Any, RunOutcome]], RunOutcome],
+) -> int:
+    """From the job record to exactly one callback; returns the exit code that says how it ended.
+
+    `run_async` runs the browser part: asyncio.run for a task of its own, the pool's event loop (which
+    holds its warm browser) for a pool worker.
+    """
+    config = attempt.config
+    started_ms, started = time.time_ns() // 1_000_000, time.monotonic()
     anchor, source = deadline_anchor(
         started,
         started_ms / 1000,
         config.state_entered_at,
-        identity.started_at,
+        attempt.pull_started_at,
         retry_count=config.state_retry_count,
     )
     logger.info("the job's deadline counts from %s, %.1f s before this process", source, started - anchor)
@@ -104,11 +138,11 @@ def run_job(config: WorkerConfig, policy: EgressPolicy, aws: AwsClients, stop: S
     )
     # Leaving this block joins the watcher, whose long poll may take a moment: only after the callback.
     with heartbeat, watcher:
-        job, outcome = _run(config, policy, aws, stop, identity.task_arn, anchor, artifacts)
+        job, outcome = _run(attempt, policy, aws, stop, anchor, artifacts, run_async)
         if job is not None:
             _record_site_health(aws("dynamodb"), resources, job, outcome)
         duration_ms = round((time.monotonic() - started) * 1000)
-        result = _result(config.job_id, job, identity.task_arn, started_ms, duration_ms, outcome, artifacts)
+        result = _result(config.job_id, job, attempt.task_arn, started_ms, duration_ms, outcome, artifacts)
         try:
             if _loaded_nothing(outcome):
                 logger.info("the site's breaker is open: result.json keeps the last attempt that ran")
@@ -120,7 +154,7 @@ def run_job(config: WorkerConfig, policy: EgressPolicy, aws: AwsClients, stop: S
                 ErrorName.WORKER_ERROR, f"result.json not written: {error}"
             )
         heartbeat.stop()
-        return _report(config, aws, outcome, artifacts, identity.task_arn, duration_ms)
+        return _report(config, aws, outcome, artifacts, attempt.task_arn, duration_ms)
 
 
 def deadline_anchor(
@@ -153,30 +187,32 @@ def deadline_anchor(
 
 
 def _run(
-    config: WorkerConfig,
+    attempt: Attempt,
     policy: EgressPolicy,
     aws: AwsClients,
     stop: StopFlag,
-    task_arn: str | None,
     anchor: float,
     artifacts: ArtifactStore,
+    run_async: Callable[[Coroutine[Any, Any, RunOutcome]], RunOutcome],
 ) -> tuple[Job | None, RunOutcome]:
     """The job from its record to the end of its action; any failure is in the outcome, classified."""
+    config, task_arn = attempt.config, attempt.task_arn
     resources = config.resources
-    job: Job | None = None
+    job: Job | None = attempt.job
     try:
-        job = load_job(aws("dynamodb"), resources.jobs_table, config.job_id)
-        if task_arn:
-            register_task(
-                aws("dynamodb"),
-                locks_table=resources.locks_table,
-                jobs_table=resources.jobs_table,
-                job=job,
-                task_arn=task_arn,
-                lease_grace_seconds=resources.lease_grace_seconds,  # LEASE_GRACE_SECONDS, as the claim's
-            )
-        else:
-            logger.warning("no task ARN (no ECS metadata endpoint, no TASK_ARN): nothing registered")
+        if job is None:
+            job = load_job(aws("dynamodb"), resources.jobs_table, config.job_id)
+            if task_arn:
+                register_task(
+                    aws("dynamodb"),
+                    locks_table=resources.locks_table,
+                    jobs_table=resources.jobs_table,
+                    job=job,
+                    task_arn=task_arn,
+                    lease_grace_seconds=resources.lease_grace_seconds,  # LEASE_GRACE_SECONDS, as the claim's
+                )
+            else:
+                logger.warning("no task ARN (no ECS metadata endpoint, no TASK_ARN): nothing registered")
         action = load_action(job.action)
         _check_params(job)
         _check_breaker(aws("dynamodb"), resources.locks_table, job)
@@ -184,7 +220,7 @@ def _run(
             raise stop.reason
         settings = RunSettings(
             policy=policy,
-            chromium_path=config.chromium_path,
+            browsers=attempt.browsers,
             aws=aws,
             deadline=anchor + job.timeout_seconds - FINISH_RESERVE_SECONDS,
             attempt=config.state_retry_count,
@@ -196,7 +232,7 @@ def _run(
             table=resources.sessions_table,
             kms_key_id=config.kms_key_id,
         )
-        return job, asyncio.run(
+        return job, run_async(
             run_in_browser(job, action, settings=settings, artifacts=artifacts, sessions=sessions, stop=stop)
         )
     except JobFailure as failure:

@@ -1,13 +1,18 @@
-"""One job's time in the browser: proxy, Chromium, a fresh context with the account's session, the action."""
+"""One job's time in the browser: proxy, Chromium, a fresh context with the account's session, the action.
+
+Where the Chromium comes from is a BrowserSource: a task of its own launches one per job (LaunchedBrowser);
+a pool worker lends its warm one (worker/pool_browser.py), with the job's own egress proxy on its context.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from playwright.async_api import Browser, BrowserContext, Error, async_playwright
 
@@ -46,9 +51,36 @@ class RunOutcome:
 
 
 @dataclass(frozen=True)
+class OpenBrowser:
+    browser: Browser
+    context_proxy: str | None  # the job's own egress proxy, where the browser's is shared with other jobs
+    owned: bool  # closed when the job ends (a browser of its own), else only the job's context is
+
+
+class BrowserSource(Protocol):
+    def open(self, policy: EgressPolicy) -> AbstractAsyncContextManager[OpenBrowser]: ...
+
+
+@dataclass(frozen=True)
+class LaunchedBrowser:
+    """A Chromium of the job's own, every connection through the job's egress proxy."""
+
+    chromium_path: str | None
+
+    @contextlib.asynccontextmanager
+    async def open(self, policy: EgressPolicy) -> AsyncIterator[OpenBrowser]:
+        async with async_playwright() as playwright, EgressProxy(policy) as proxy:
+            try:
+                browser = await launch(playwright, executable_path=self.chromium_path, proxy_url=proxy.url)
+            except Error as error:
+                raise JobFailure(ErrorName.BROWSER_CRASHED, f"Chromium did not start: {error}") from error
+            yield OpenBrowser(browser, context_proxy=None, owned=True)
+
+
+@dataclass(frozen=True)
 class RunSettings:
     policy: EgressPolicy
-    chromium_path: str | None
+    browsers: BrowserSource
     deadline: float  # time.monotonic() value
     aws: Callable[[Service], Any]
     attempt: int = 0  # the workflow's retry count for this task (STATE_RETRY_COUNT)
@@ -66,12 +98,8 @@ async def run_in_browser(
     outcome = RunOutcome(
         session={"account": job.session, "loaded": False, "saved": False} if job.session else None
     )
-    async with async_playwright() as playwright, EgressProxy(settings.policy) as proxy:
-        try:
-            browser = await launch(playwright, executable_path=settings.chromium_path, proxy_url=proxy.url)
-        except Error as error:
-            raise JobFailure(ErrorName.BROWSER_CRASHED, f"Chromium did not start: {error}") from error
-        run = _BrowserRun(job, settings, browser, BrowserHealth(browser), outcome)
+    async with settings.browsers.open(settings.policy) as opened:
+        run = _BrowserRun(job, settings, opened, BrowserHealth(opened.browser), outcome)
         try:
             await run.act(action, artifacts, sessions, stop)
         except Exception as error:
@@ -87,7 +115,7 @@ class _BrowserRun:
 
     job: Job
     settings: RunSettings
-    browser: Browser
+    opened: OpenBrowser
     health: BrowserHealth
     outcome: RunOutcome
     context: BrowserContext | None = None
@@ -102,7 +130,10 @@ class _BrowserRun:
         if outcome.session is not None:
             outcome.session["loaded"] = state is not None
         self.context = context = await _responsive(
-            new_context(self.browser, state, self.settings.policy), "open a context"
+            new_context(
+                self.opened.browser, state, self.settings.policy, proxy_url=self.opened.context_proxy
+            ),
+            "open a context",
         )
         page = await _responsive(context.new_page(), "open a page")
         health.watch_page(page)
@@ -138,7 +169,7 @@ class _BrowserRun:
             self.outcome.data, self.outcome.steps = self.ctx.data, self.ctx.steps
         self.outcome.blocked = self.settings.policy.blocks
         self.health.closing()
-        await _close(self.browser, self.context)
+        await _close(self.opened.browser if self.opened.owned else None, self.context)
 
 
 async def _responsive(call: Awaitable[T], what: str) -> T:
@@ -196,9 +227,10 @@ async def _failure_screenshot(ctx: ActionContext) -> None:
         logger.warning("no failure screenshot: %r", error)
 
 
-async def _close(browser: Browser, context: BrowserContext | None) -> None:
+async def _close(browser: Browser | None, context: BrowserContext | None) -> None:
     """Bounded: a hung Chromium is killed with the Playwright driver when the `async with` ends."""
     with contextlib.suppress(Error, TimeoutError):
         if context is not None:
             await asyncio.wait_for(context.close(), CLOSE_TIMEOUT_SECONDS)
-        await asyncio.wait_for(browser.close(), CLOSE_TIMEOUT_SECONDS)
+        if browser is not None:
+            await asyncio.wait_for(browser.close(), CLOSE_TIMEOUT_SECONDS)

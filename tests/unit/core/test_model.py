@@ -32,6 +32,14 @@ def test_settings_read_names_and_numbers_with_defaults():
     assert settings.job_retention_days == 90
 
 
+def test_dispatch_settings_default_to_tasks_without_a_pool():
+    assert (Settings.from_env({}).default_dispatch, Settings.from_env({}).pool_enabled) == ("task", False)
+    pool = Settings.from_env({"DEFAULT_DISPATCH": "pool", "POOL_ENABLED": "true"})
+    assert (pool.default_dispatch, pool.pool_enabled) == ("pool", True)
+    with pytest.raises(ConfigError, match="DEFAULT_DISPATCH must be one of task|pool, got 'warm'"):
+        Settings.from_env({"DEFAULT_DISPATCH": "warm"})
+
+
 @pytest.mark.parametrize(("value", "message"), [("ten", "must be an integer"), ("0", "must be >= 1")])
 def test_bad_numbers_are_named(value, message):
     with pytest.raises(ConfigError, match=f"RATE_BURST {message}"):
@@ -80,6 +88,7 @@ def test_execution_input_follows_the_contract():
         "lockKey": "l",
         "rateKey": "l",
         "siteKey": "shop.example",  # the first URL's host: the site's circuit breaker
+        "dispatch": "task",  # the stack's DefaultDispatch
         "onConflict": "wait",
         "timeoutSeconds": 900,
         "heartbeatSeconds": 60,

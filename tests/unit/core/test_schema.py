@@ -10,7 +10,7 @@ import pytest
 
 from browserjobs.core import schema
 from browserjobs.core.config import Settings
-from browserjobs.core.model import JobRejected
+from browserjobs.core.model import JobRejected, RejectionCode
 from tests.conftest import ROOT, load_event
 
 pytestmark = pytest.mark.unit
@@ -69,6 +69,19 @@ def test_defaults_fill_every_optional_field():
     assert checked["onConflict"] == "wait"
     assert (checked["timeoutSeconds"], checked["heartbeatSeconds"]) == (600, 20)
     assert checked["meta"] == {}
+
+
+def test_dispatch_defaults_to_the_stacks_and_pool_needs_a_pool():
+    assert schema.check_job(job(), SETTINGS)["dispatch"] == "task"
+    with_pool = Settings(default_dispatch="pool", pool_enabled=True)
+    assert schema.check_job(job(), with_pool)["dispatch"] == "pool"
+    assert schema.check_job(job(dispatch="task"), with_pool)["dispatch"] == "task"
+
+    caught = rejection(job(dispatch="pool"), SETTINGS)
+
+    assert caught.code == RejectionCode.INVALID_JOB and "no worker pool" in caught.message
+    assert caught.errors[0]["path"] == "/dispatch"
+    assert rejection(job(dispatch="warm"), with_pool).errors[0]["path"] == "/dispatch"
 
 
 def test_whole_number_floats_become_integers():

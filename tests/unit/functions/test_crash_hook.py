@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from browserjobs.core import pool_registry
 from tests.unit.conftest import REGION, build_stack
 
 pytestmark = pytest.mark.unit
@@ -112,9 +113,10 @@ def test_a_spot_interruption_fails_with_worker_interrupted(running, app, event, 
 
 
 @pytest.mark.parametrize("code", ["TaskTimedOut", "InvalidToken", "TaskDoesNotExist"])
-def test_a_token_already_closed_is_expected_not_an_error(app, event, lambda_context, code):
+def test_a_token_already_closed_is_expected_not_an_error(app, event, lambda_context, code, monkeypatch):
     """Step Functions answers these for a token that completed, timed out or never existed (moto 5.2.5
     accepts a completed token silently, so the documented answers are stubbed here)."""
+    monkeypatch.setenv("LOCKS_TABLE", "locks")
     crash_hook = app("crash_hook")
     with Stubber(crash_hook.CLIENTS.sfn) as stubber:
         stubber.add_client_error("send_task_failure", service_error_code=code, service_message="closed")
@@ -131,11 +133,39 @@ def test_an_unknown_token_is_expected_not_an_error(running, app, event, lambda_c
     ] == ("closed")
 
 
-def test_a_task_without_a_token_is_not_a_browser_job(running, app, event, lambda_context):
+def test_a_task_without_a_token_and_no_registered_jobs_fails_nothing(running, app, event, lambda_context):
+    stack, execution_arn, _ = running
     sample = event("crash-hook-task-stopped")
     sample["detail"]["overrides"] = {"containerOverrides": [{"name": "worker"}]}
 
-    assert app("crash_hook").lambda_handler(sample, lambda_context)["callback"] == "no-token"
+    assert app("crash_hook").lambda_handler(sample, lambda_context)["poolJobs"] == {}
+    assert stack.sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING"
+
+
+def test_a_stopped_pool_task_fails_every_job_it_held_with_worker_interrupted(
+    running, app, event, lambda_context
+):
+    """A pool task gets its tokens from the dispatch queue: its registry item names the jobs it held.
+    Each fails with Worker.Interrupted (retried elsewhere), whatever stopped the task; the item goes."""
+    stack, execution_arn, token = running
+    second = stack.sfn.start_execution(stateMachineArn=stack.state_machine_arn, name="job-2", input="{}")
+    queue = stack.sqs.get_queue_url(QueueName="tokens")["QueueUrl"]
+    second_token = wait_for_token(stack, queue)
+    sample = event("crash-hook-task-stopped")
+    sample["detail"]["overrides"] = {"containerOverrides": [{"name": "worker"}]}
+    task_arn = sample["detail"]["taskArn"]
+    for job_id, job_token in (("job-1", token), ("job-2", second_token)):
+        pool_registry.add_job(stack.ddb, stack.locks_table, task_arn, job_id, job_token, int(time.time()))
+
+    result = app("crash_hook").lambda_handler(sample, lambda_context)
+
+    assert result["poolJobs"] == {"job-1": "failed", "job-2": "failed"}
+    for arn in (execution_arn, second["executionArn"]):
+        wait_until_ended(stack, arn)
+        failure = failure_event(stack, arn)
+        assert failure["error"] == "Worker.Interrupted"
+        assert json.loads(failure["cause"])["pool"] is True
+    assert pool_registry.held_jobs(stack.ddb, stack.locks_table, task_arn) == {}
 
 
 def test_any_other_error_is_raised(running, app, event, lambda_context, monkeypatch):

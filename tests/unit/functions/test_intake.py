@@ -55,6 +55,7 @@ def test_direct_job_is_recorded_and_its_execution_started_with_the_contract_inpu
         "lockKey": job["lockKey"],
         "rateKey": job["lockKey"],
         "siteKey": "example.com",  # the host of the job's first URL
+        "dispatch": "task",  # the stack's DefaultDispatch
         "onConflict": "wait",
         "timeoutSeconds": job["timeoutSeconds"],
         "heartbeatSeconds": job["heartbeatSeconds"],

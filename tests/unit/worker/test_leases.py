@@ -11,7 +11,7 @@ from browserjobs.core.claim import LEASE_ITEM_TTL_PADDING_SECONDS
 from browserjobs.core.clock import iso_seconds
 from browserjobs.core.ddb import from_item, to_item
 from browserjobs.worker.errors import ErrorName, JobFailure
-from browserjobs.worker.jobs import Job, register_task
+from browserjobs.worker.jobs import DuplicateDispatch, Job, register_task
 from tests.container.stack import TASK_ARN
 
 pytestmark = pytest.mark.unit
@@ -115,3 +115,45 @@ def test_a_lock_held_by_another_job_is_neither_registered_nor_extended(stack):
     lock = _item(stack, f"lock#{job.lock_key}")
     assert "taskArn" not in lock
     assert int(lock["leaseExpiresAtEpoch"]) == CLAIMED_LONG_AGO + job.timeout_seconds + GRACE
+
+
+def _register_dispatch(stack, job: Job, message_id: str) -> None:
+    register_task(
+        stack.client("dynamodb"),
+        locks_table=stack.names["locks"],
+        jobs_table=stack.names["jobs"],
+        job=job,
+        task_arn=TASK_ARN,
+        lease_grace_seconds=GRACE,
+        dispatch_id=message_id,
+    )
+
+
+def test_a_second_delivery_of_a_dispatch_message_is_not_registered_again(stack):
+    """SQS delivers a message at least once (Amazon SQS Developer Guide, "At-least-once delivery"): the
+    pool worker's registration carries the MessageId, and a second delivery of it must not run the job."""
+    job = _claimed(stack)
+    _register_dispatch(stack, job, "message-1")
+
+    with pytest.raises(DuplicateDispatch):
+        _register_dispatch(stack, job, "message-1")
+
+    assert _item(stack, f"lock#{job.lock_key}")["dispatchId"] == "message-1"
+
+
+def test_a_retry_sends_a_new_message_which_registers_afresh(stack):
+    job = _claimed(stack)
+    _register_dispatch(stack, job, "message-1")
+
+    _register_dispatch(stack, job, "message-2")
+
+    assert _item(stack, f"lock#{job.lock_key}")["dispatchId"] == "message-2"
+
+
+def test_a_dispatch_for_a_lock_held_by_another_job_fails_as_for_a_task(stack):
+    job = _claimed(stack, lock_holder="job-other")
+
+    with pytest.raises(JobFailure) as failure:
+        _register_dispatch(stack, job, "message-1")
+
+    assert failure.value.details["holder"] == "job-other"

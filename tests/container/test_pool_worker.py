@@ -1,0 +1,171 @@
+"""The pool worker (`WORKER_MODE=pool`) as its own process, against moto as a server: jobs from the dispatch
+queue, several at once in one warm Chromium, each with exactly one callback; stale messages; SIGTERM."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import signal
+import subprocess
+import uuid
+from typing import Any
+
+import pytest
+
+from browserjobs.core import pool_registry
+from tests.container.conftest import start_worker_process
+from tests.container.stack import TASK_ARN, Stack, Task, parked, poll
+
+pytestmark = pytest.mark.container
+
+PROCESS_TIMEOUT = 90
+
+
+@pytest.fixture
+def pool(server_stack: Stack) -> Any:
+    """A dispatch queue and a way to start pool workers on it; every worker is stopped at the end."""
+    queue = server_stack.client("sqs").create_queue(
+        QueueName=f"dispatch-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "60"}
+    )["QueueUrl"]
+    started: list[subprocess.Popen[str]] = []
+
+    class Pool:
+        queue_url = queue
+
+        def start(self, **env: str) -> subprocess.Popen[str]:
+            base = server_stack.worker_env("unused", Task("", ""))
+            for per_job in ("TASK_TOKEN", "JOB_ID", "HEARTBEAT_SECONDS"):
+                base.pop(per_job)
+            started.append(
+                start_worker_process({**base, "WORKER_MODE": "pool", "DISPATCH_QUEUE_URL": queue, **env})
+            )
+            return started[-1]
+
+        def dispatch(self, job_id: str, task: Task, heartbeat_seconds: int = 60) -> str:
+            """What the workflow's RunPoolJob state sends (statemachines/job.asl.json)."""
+            body = {
+                "jobId": job_id,
+                "taskToken": task.token,
+                "heartbeatSeconds": heartbeat_seconds,
+                "stateEnteredTime": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
+                "retryCount": 0,
+            }
+            return server_stack.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps(body))[
+                "MessageId"
+            ]
+
+        def depth(self) -> int:
+            attributes = server_stack.client("sqs").get_queue_attributes(
+                QueueUrl=queue,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            return int(attributes["ApproximateNumberOfMessages"]) + int(
+                attributes["ApproximateNumberOfMessagesNotVisible"]
+            )
+
+    yield Pool()
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=PROCESS_TIMEOUT)
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=PROCESS_TIMEOUT)
+    return output
+
+
+def token_closed(sfn: Any, token: str) -> bool:
+    try:
+        sfn.send_task_heartbeat(taskToken=token)
+    except sfn.exceptions.ClientError:
+        return True
+    return False
+
+
+def logs(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_one_pool_worker_runs_several_jobs_at_once_in_one_browser_each_with_its_callback(
+    server_stack, site, pool
+):
+    """Three jobs, two at a time: each page is a fresh context (no cookie from another job), each job its
+    own result and callback, the registry empty and the queue drained afterwards."""
+    jobs = []
+    for n in range(3):
+        job_id = server_stack.put_job(
+            "browse",
+            {
+                "steps": [
+                    {"goto": {"url": site.url(f"/slow/1500?pool-{n}")}},
+                    {"extract": {"name": "page", "fields": {"title": {"selector": "#title"}}}},
+                ]
+            },
+        )
+        task = server_stack.start_task()
+        message_id = pool.dispatch(job_id, task)
+        jobs.append((job_id, task, message_id))
+    process = pool.start(POOL_JOBS_PER_TASK="2")
+
+    executions = [server_stack.finished(task, timeout=PROCESS_TIMEOUT) for _, task, _ in jobs]
+    output = stop(process)
+
+    assert process.returncode == 0, output
+    for (job_id, task, message_id), execution in zip(jobs, executions, strict=True):
+        assert execution["status"] == "SUCCEEDED", output
+        assert json.loads(execution["output"])["data"] == {"page": {"title": "Hello fixture"}}
+        result = server_stack.result(job_id)
+        assert result["taskArn"] == TASK_ARN and result["status"] == "SUCCEEDED"
+        lock = server_stack.client("dynamodb").get_item(
+            TableName=server_stack.names["locks"], Key={"pk": {"S": f"lock#tenant#{job_id}"}}
+        )["Item"]
+        assert lock["dispatchId"]["S"] == message_id and lock["taskArn"]["S"] == TASK_ARN
+        assert task.token not in output
+    lines = logs(output)
+    for job_id, _, _ in jobs:
+        assert any(line.get("jobId") == job_id and "job succeeded" in line["message"] for line in lines)
+    assert sum("ready" in line["message"] for line in lines) == 1  # one Chromium, launched once
+    assert pool.depth() == 0
+    registry = pool_registry.held_jobs(server_stack.client("dynamodb"), server_stack.names["locks"], TASK_ARN)
+    assert registry == {}
+
+
+def test_a_message_whose_attempt_is_over_is_dropped_unrun(server_stack, site, pool):
+    """The execution stopped (its token closed) before a worker took the message: the job must not run."""
+    marker = f"/page?stale-{uuid.uuid4().hex}"
+    job_id = server_stack.put_job("browse", {"steps": [{"goto": {"url": site.url(marker)}}]})
+    task = server_stack.start_task()
+    sfn = server_stack.client("stepfunctions")
+    sfn.stop_execution(executionArn=task.execution_arn)
+    poll(lambda: token_closed(sfn, task.token), timeout=30, what="the stopped execution's token to close")
+    pool.dispatch(job_id, task)
+    process = pool.start()
+
+    poll(lambda: pool.depth() == 0, timeout=60, what="the stale message to be deleted")
+    output = stop(process)
+
+    assert marker not in site.requests
+    assert any("attempt is over" in line["message"] for line in logs(output)), output
+
+
+def test_sigterm_drains_running_jobs_then_interrupts_the_rest_and_takes_no_new_work(server_stack, site, pool):
+    marker = f"/page?drain-{uuid.uuid4().hex}"
+    job_id = server_stack.put_job("browse", parked(site.url(marker), timeout_ms=120000))
+    task = server_stack.start_task()
+    pool.dispatch(job_id, task)
+    process = pool.start(POOL_DRAIN_SECONDS="2")
+    poll(lambda: marker in site.requests, timeout=60, what="the pool worker to load the page")
+    registry = pool_registry.held_jobs(server_stack.client("dynamodb"), server_stack.names["locks"], TASK_ARN)
+    assert registry == {job_id: task.token}  # what the crash hook would fail if the task died now
+
+    output = stop(process)
+    later = server_stack.start_task()
+    pool.dispatch(server_stack.put_job("browse", {"steps": []}), later)
+
+    assert process.returncode == 0, output
+    execution = server_stack.finished(task)
+    assert execution["status"] == "FAILED" and execution["error"] == "Worker.Interrupted"
+    assert "SIGTERM" in server_stack.result(job_id)["error"]["Cause"]
+    assert pool.depth() == 1  # the message sent after the drain waits for another worker
