@@ -348,15 +348,16 @@ def test_intake_knows_the_default_dispatch_and_whether_a_pool_exists():
     assert variables["POOL_ENABLED"] == {"Fn::If": ["PoolEnabled", "true", "false"]}
 
 
-def test_the_crash_hook_may_read_and_update_pool_registry_items():
+def test_the_crash_hook_may_read_and_delete_pool_registry_items():
     statements = iam.function_policies()["CrashHookFunction"]
     for need in (
         iam.Need("dynamodb:GetItem", "LocksTable"),
-        iam.Need("dynamodb:UpdateItem", "LocksTable"),
+        iam.Need("dynamodb:DeleteItem", "LocksTable"),
         iam.Need("kms:Decrypt", "Key"),
     ):
         assert any(s.allows(need) for s in statements), need
     assert not any(s.allows(iam.Need("dynamodb:GetItem", "JobsTable")) for s in statements)
+    assert not any(s.allows(iam.Need("dynamodb:UpdateItem", "LocksTable")) for s in statements)
     assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["LOCKS_TABLE"] == {"Ref": "LocksTable"}
 
 
