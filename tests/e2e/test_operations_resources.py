@@ -52,3 +52,32 @@ def test_the_saved_queries_read_the_stacks_log_groups(stack, resources):
     ]
     groups = {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]}
     assert all(set(d["logGroupNames"]) <= groups for d in found), (found, groups)
+
+
+def test_the_pool_service_and_its_scaling_are_deployed_as_declared(stack, resources):
+    """The local stack deploys the pool (PoolMaxTasks 2, PoolMinTasks 0): the service as ECS describes it,
+    and the scalable target and policy as Application Auto Scaling describes them."""
+    ecs, scaling = stack.client("ecs"), stack.client("application-autoscaling")
+    cluster = stack.client("ecs").describe_clusters(clusters=[resources["Cluster"]])["clusters"][0]
+
+    [service] = ecs.describe_services(cluster=cluster["clusterArn"], services=[resources["PoolService"]])[
+        "services"
+    ]
+    [target] = scaling.describe_scalable_targets(ServiceNamespace="ecs")["ScalableTargets"]
+    [policy] = scaling.describe_scaling_policies(ServiceNamespace="ecs", ResourceId=target["ResourceId"])[
+        "ScalingPolicies"
+    ]
+
+    assert service["desiredCount"] == 0 and "launchType" not in service
+    assert [s["capacityProvider"] for s in service["capacityProviderStrategy"]] == ["FARGATE"]  # ARM64
+    assert service["networkConfiguration"]["awsvpcConfiguration"]["assignPublicIp"] == "DISABLED"
+    assert service["deploymentConfiguration"]["deploymentCircuitBreaker"] == {
+        "enable": True,
+        "rollback": True,
+    }
+    assert target["ResourceId"] == f"service/{cluster['clusterName']}/{service['serviceName']}"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (0, 2)
+    configuration = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert policy["PolicyType"] == "TargetTrackingScaling" and configuration["TargetValue"] == 0.8
+    metrics = configuration["CustomizedMetricSpecification"]["Metrics"]
+    assert [m["Id"] for m in metrics if m["ReturnData"]] == ["utilization"]

@@ -86,22 +86,29 @@ def _statements(policy_document: dict[str, Any]) -> Iterator[Statement]:
 
 
 @functools.cache
-def function_policies() -> dict[str, tuple[Statement, ...]]:
-    """Function logical id -> the Allow statements of its generated role."""
+def _deployed_resources() -> dict[str, Any]:
+    """The template's resources as SAM translates them for AWS (roles and policy templates expanded)."""
     spec = importlib.util.spec_from_file_location("checkov_translate", ROOT / ".checkov" / "translate.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     template = module.packaged(yaml_parse((ROOT / "template.yaml").read_text()), ROOT)
-    deployed = module.translate(template, {}, boto3.Session(region_name="us-east-1"))
-    resources = deployed["Resources"]
-    policies = {}
-    for logical_id, resource in resources.items():
-        if resource["Type"] != "AWS::Lambda::Function":
-            continue
-        role = resource["Properties"]["Role"]["Fn::GetAtt"][0]
-        documents = [p["PolicyDocument"] for p in resources[role]["Properties"].get("Policies", [])]
-        policies[logical_id] = tuple(s for d in documents for s in _statements(d))
-    return policies
+    return module.translate(template, {}, boto3.Session(region_name="us-east-1"))["Resources"]
+
+
+def role_statements(role: str) -> tuple[Statement, ...]:
+    """The Allow statements of a role's inline policies, by the role's logical id as deployed."""
+    documents = [p["PolicyDocument"] for p in _deployed_resources()[role]["Properties"].get("Policies", [])]
+    return tuple(s for d in documents for s in _statements(d))
+
+
+@functools.cache
+def function_policies() -> dict[str, tuple[Statement, ...]]:
+    """Function logical id -> the Allow statements of its generated role."""
+    return {
+        logical_id: role_statements(resource["Properties"]["Role"]["Fn::GetAtt"][0])
+        for logical_id, resource in _deployed_resources().items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
 
 
 def function_for_folder(folder: str) -> str:

@@ -30,8 +30,14 @@ from browserjobs.emulator import unsupported
 from browserjobs.emulator.settings import REGION
 
 DEPLOYMENT_BUCKET = "browserjobs-local-deployments"
-# Heavier defaults would make a 2-core laptop run ten Chromiums at once.
-LOCAL_PARAMETER_DEFAULTS = {"WorkerImageUri": "browserjobs-worker:local", "MaxConcurrentTasks": "4"}
+# Heavier defaults would make a 2-core laptop run ten Chromiums at once. The pool exists (up to two warm
+# workers) but starts none until jobs are dispatched to it.
+LOCAL_PARAMETER_DEFAULTS = {
+    "WorkerImageUri": "browserjobs-worker:local",
+    "MaxConcurrentTasks": "4",
+    "PoolMinTasks": "0",
+    "PoolMaxTasks": "2",
+}
 
 
 class ParameterError(ValueError):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore import xform_name
 from botocore.config import Config
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
@@ -79,6 +80,85 @@ def _put_topic_policy(client: Any, name: str, properties: dict[str, Any]) -> Cre
     return name, {}
 
 
+def _typed(shape: Any, value: Any) -> Any:
+    """A value as the API model types it: CloudFormation hands parameter values over as strings, which the
+    query APIs take as they are and the JSON APIs (Application Auto Scaling) do not."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {
+            key: _typed(shape.members[key], item) if key in shape.members else item
+            for key, item in value.items()
+        }
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_typed(shape.member, item) for item in value]
+    if isinstance(value, str):
+        if shape.type_name in ("integer", "long"):
+            return int(value)
+        if shape.type_name in ("double", "float"):
+            return float(value)
+        if shape.type_name == "boolean":
+            return value.lower() == "true"
+    return value
+
+
+def _call(client: Any, operation: str, params: dict[str, Any]) -> Any:
+    model = client.meta.service_model.operation_model(operation)
+    return getattr(client, xform_name(operation))(**_typed(model.input_shape, params))
+
+
+def _only(properties: dict[str, Any], supported: tuple[str, ...], resource_type: str) -> dict[str, Any]:
+    """The properties a stand-in passes on; one it would drop stops the deploy instead."""
+    unsupported = sorted(set(properties) - set(supported))
+    if unsupported:
+        raise NotImplementedError(f"the local stand-in for {resource_type} does not support {unsupported}")
+    return dict(properties)
+
+
+SCALABLE_TARGET = ("ServiceNamespace", "ResourceId", "ScalableDimension", "MinCapacity", "MaxCapacity")
+
+
+def _register_scalable_target(client: Any, name: str, properties: dict[str, Any]) -> Created:
+    target = _only(properties, (*SCALABLE_TARGET, "RoleARN", "SuspendedState"), "ScalableTarget")
+    _call(client, "RegisterScalableTarget", target)
+    # Ref is "<ResourceId>|<ScalableDimension>|<ServiceNamespace>", as a policy's ScalingTargetId names it.
+    physical_id = "|".join(target[key] for key in ("ResourceId", "ScalableDimension", "ServiceNamespace"))
+    return physical_id, {"Id": physical_id}
+
+
+def _deregister_scalable_target(client: Any, physical_id: str, properties: dict[str, Any]) -> None:
+    resource_id, dimension, namespace = physical_id.split("|")
+    client.deregister_scalable_target(
+        ServiceNamespace=namespace, ResourceId=resource_id, ScalableDimension=dimension
+    )
+
+
+def _policy_target(properties: dict[str, Any]) -> dict[str, str]:
+    if "ScalingTargetId" in properties:
+        resource_id, dimension, namespace = properties["ScalingTargetId"].split("|")
+        return {"ResourceId": resource_id, "ScalableDimension": dimension, "ServiceNamespace": namespace}
+    return {key: properties[key] for key in ("ResourceId", "ScalableDimension", "ServiceNamespace")}
+
+
+def _put_scaling_policy(client: Any, name: str, properties: dict[str, Any]) -> Created:
+    supported = (
+        "PolicyName",
+        "PolicyType",
+        "ScalingTargetId",
+        "ResourceId",
+        "ScalableDimension",
+        "ServiceNamespace",
+        "TargetTrackingScalingPolicyConfiguration",
+        "StepScalingPolicyConfiguration",
+    )
+    policy = _only(properties, supported, "ScalingPolicy")
+    policy.pop("ScalingTargetId", None)
+    arn = _call(client, "PutScalingPolicy", {**policy, **_policy_target(properties)})["PolicyARN"]
+    return arn, {"Arn": arn}
+
+
+def _delete_scaling_policy(client: Any, arn: str, properties: dict[str, Any]) -> None:
+    client.delete_scaling_policy(PolicyName=properties["PolicyName"], **_policy_target(properties))
+
+
 def _subscribe(client: Any, name: str, properties: dict[str, Any]) -> Created:
     subscription = client.subscribe(
         TopicArn=properties["TopicArn"],
@@ -130,6 +210,23 @@ STAND_INS = (
         name_property="AlarmName",
     ),
     StandIn(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        "application-autoscaling",
+        why="moto's Application Auto Scaling registers targets but its CloudFormation has no model; the "
+        "target is registered through RegisterScalableTarget, so DescribeScalableTargets answers as on AWS "
+        "(nothing scales it locally unless the local stack acts on it)",
+        create=_register_scalable_target,
+        delete=_deregister_scalable_target,
+    ),
+    StandIn(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        "application-autoscaling",
+        why="moto's Application Auto Scaling stores scaling policies but its CloudFormation has no model; "
+        "the policy is put through PutScalingPolicy, so DescribeScalingPolicies answers as on AWS",
+        create=_put_scaling_policy,
+        delete=_delete_scaling_policy,
+    ),
+    StandIn(
         "AWS::Logs::QueryDefinition",
         "logs",
         why="moto has no query definitions; the local stack adds the API (shims/logs.py)",
@@ -170,7 +267,7 @@ def _model(stand_in: StandIn) -> type[CloudFormationModel]:
 
         @classmethod
         def has_cfn_attr(cls, attr: str) -> bool:
-            return attr in ("Arn", "QueryDefinitionId")
+            return attr in ("Arn", "Id", "QueryDefinitionId")
 
         def get_cfn_attribute(self, attribute_name: str) -> str:
             return self._attributes[attribute_name]

@@ -411,6 +411,42 @@ def probe_cloudformation_task_definition_properties() -> Any:
     }
 
 
+def probe_cloudformation_ecs_service_properties() -> Any:
+    """What an ECS service created by CloudFormation keeps of its properties."""
+    ecs = _fargate()
+    properties = {
+        "Cluster": ecs["cluster"],
+        "TaskDefinition": ecs["definition"],
+        "DesiredCount": {"Ref": "Desired"},
+        "CapacityProviderStrategy": [
+            {"CapacityProvider": "FARGATE", "Base": 1, "Weight": 1},
+            {"CapacityProvider": "FARGATE_SPOT", "Weight": 4},
+        ],
+        "NetworkConfiguration": {
+            "AwsvpcConfiguration": {"Subnets": [ecs["subnet"]], "SecurityGroups": [ecs["group"]]}
+        },
+        "DeploymentConfiguration": {"DeploymentCircuitBreaker": {"Enable": True, "Rollback": True}},
+        "PropagateTags": "TASK_DEFINITION",
+        "EnableECSManagedTags": True,
+    }
+    template = {
+        "Parameters": {"Desired": {"Type": "Number"}},
+        "Resources": {"Service": {"Type": "AWS::ECS::Service", "Properties": properties}},
+    }
+    _create_stack(template, {"Desired": "2"})
+    client = _client("ecs")
+    [arn] = client.list_services(cluster=ecs["cluster"])["serviceArns"]
+    [service] = client.describe_services(cluster=ecs["cluster"], services=[arn])["services"]
+    return {
+        "desiredCount": service["desiredCount"],
+        "launchType": service.get("launchType"),
+        "capacityProviders": [s["capacityProvider"] for s in service.get("capacityProviderStrategy", [])],
+        "subnets": len(service["networkConfiguration"].get("awsvpcConfiguration", {}).get("subnets", [])),
+        "circuitBreaker": service.get("deploymentConfiguration", {}).get("deploymentCircuitBreaker"),
+        "tags": [service["propagateTags"], service.get("enableECSManagedTags", False)],
+    }
+
+
 def probe_ecs_awsvpc_without_dns_hostnames() -> Any:
     """Not shimmed: the local stack's VPC has DNS hostnames on (emulator/deploy.py), as Fargate needs."""
     ecs = _fargate(dns_hostnames=False)
@@ -1014,6 +1050,24 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
         {
             "kept": sorted(TASK_DEFINITION_KEPT),
             "tags": ["team"],
+        },
+    ),
+    "cloudformation_ecs_service_properties": (
+        {
+            "desiredCount": 2,
+            "launchType": "EC2",
+            "capacityProviders": [],
+            "subnets": 0,
+            "circuitBreaker": None,
+            "tags": ["NONE", False],
+        },
+        {
+            "desiredCount": 2,
+            "launchType": None,
+            "capacityProviders": ["FARGATE", "FARGATE_SPOT"],
+            "subnets": 1,
+            "circuitBreaker": {"enable": True, "rollback": True},
+            "tags": ["TASK_DEFINITION", True],
         },
     ),
     "ecs_task_advances_per_describe": ("STOPPED", "RUNNING"),

@@ -189,7 +189,11 @@ def test_the_deployed_template_passes_every_custom_check(scan_bin: Path, tmp_pat
     results = _custom_check_results(scan_bin, deployed)
     assert results == {
         **{(check_id, "JobStateMachine"): "passed" for check_id in ("CKV_BJ_1", "CKV_BJ_2")},
-        **{(check_id, "TaskDefinition"): "passed" for check_id in CUSTOM_CHECK_IDS[2:]},
+        **{
+            (check_id, definition): "passed"
+            for check_id in CUSTOM_CHECK_IDS[2:]
+            for definition in ("TaskDefinition", "PoolTaskDefinition")
+        },
     }
 
 

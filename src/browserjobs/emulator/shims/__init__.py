@@ -51,6 +51,7 @@ SHIMS = (
     ecs.shim_ecs_task_lifecycle,
     ecs.shim_ecs_numeric_container_properties,
     cloudformation.shim_cloudformation_task_definition_properties,
+    cloudformation.shim_cloudformation_ecs_service_properties,
     awslambda.shim_lambda_invoke,
     s3.shim_s3_notifications_async,
     sqs.shim_sqs_inline_event_source_mapping,

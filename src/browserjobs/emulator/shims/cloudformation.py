@@ -12,7 +12,7 @@ from typing import Any
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.table import Table
-from moto.ecs.models import TaskDefinition, ecs_backends
+from moto.ecs.models import Service, TaskDefinition, ecs_backends
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 from moto.iam.models import AWSManagedPolicy, Role, iam_backends
 from moto.s3.models import FakeBucket
@@ -140,6 +140,49 @@ def shim_cloudformation_task_definition_properties() -> None:
         )
 
     TaskDefinition.create_from_cloudformation_json = classmethod(create)
+
+
+# --- CloudFormation: AWS::ECS::Service properties ------------------------------------------------------
+# moto's CloudFormation creates a service from its cluster, task definition and desired count only: it
+# drops the capacity provider strategy (and describes launchType EC2 instead), the network configuration,
+# the deployment configuration (circuit breaker), tag propagation, managed tags and AZ rebalancing. ECS
+# keeps each as given, and a service with a capacity provider strategy has no launch type.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ecs-service.html
+
+_SERVICE_PROPERTIES = {
+    "CapacityProviderStrategy": "capacity_provider_strategy",
+    "DeploymentConfiguration": "deployment_configuration",
+    "PropagateTags": "propagate_tags",
+    "EnableECSManagedTags": "enable_ecs_managed_tags",
+    "AvailabilityZoneRebalancing": "availability_zone_rebalancing",
+    "PlatformVersion": "platform_version",
+    "LaunchType": "launch_type",
+}
+
+
+def shim_cloudformation_ecs_service_properties() -> None:
+    original = Service.create_from_cloudformation_json.__func__
+
+    def create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        service = original(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+        properties = cloudformation_json["Properties"]
+        for key, attribute in _SERVICE_PROPERTIES.items():
+            if key in properties:
+                setattr(service, attribute, remap_nested_keys(properties[key], pascal_to_camelcase))
+        if properties.get("CapacityProviderStrategy"):
+            service.launch_type = None
+        if properties.get("NetworkConfiguration"):
+            # As CreateService does: subnets and security groups that do not exist are refused.
+            service.network_configuration = service._validate_network(
+                remap_nested_keys(properties["NetworkConfiguration"], pascal_to_camelcase)
+            )
+        for deployment in service.deployments:
+            deployment["launchType"] = service.launch_type
+            deployment["networkConfiguration"] = service.network_configuration
+            deployment["capacityProviderStrategy"] = getattr(service, "capacity_provider_strategy", None)
+        return service
+
+    Service.create_from_cloudformation_json = classmethod(create)
 
 
 # --- CloudFormation: AWS::S3::Bucket NotificationConfiguration -------------------------------------------
