@@ -351,7 +351,8 @@ def _role(name: str, actions: list[str]) -> str:
         "Action": actions,
         "Resource": "arn:aws:ecs:us-east-1:123456789012:task/c/*",
     }
-    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps({"Statement": [statement]}))
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
     return arn
 
 
@@ -367,8 +368,8 @@ def _agent_answers(role: str, actions: list[str]) -> dict[str, Any]:
     _service(network, desired=1)
     local = Local(command=(sys.executable, "-c", AGENT_WORKER))
     try:
+        task = _until(local.running, "the task runs")[0]["taskArn"]
         answers = json.loads(_until(lambda: results.exists() and results.read_text(), "the agent's answers"))
-        task = local.running()[0]["taskArn"]
         (put_status, put), (get_status, get), (bad_status, bad) = answers
         return {
             "put": put_status,
@@ -398,17 +399,21 @@ def scenario_agent_endpoint_with_a_task_role_that_does_not() -> dict[str, Any]:
 
 
 def scenario_spot_interruption_is_sigterm_then_sigkill_and_replaced() -> dict[str, Any]:
-    network = _cluster()
+    ready = Path(os.environ["SCENARIO_LOGS"]) / "ignoring-sigterm"
+    network = _cluster({"environment": [{"name": "READY", "value": str(ready)}]})
     _service(network, desired=1)
-    # A worker that ignores SIGTERM: it is killed once the container's stopTimeout (1 s here) has passed.
+    # A worker that ignores SIGTERM (and says when it does): it is killed once the container's stopTimeout
+    # (1 s here) has passed.
     stubborn = (
         sys.executable,
         "-c",
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)",
+        "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        " open(os.environ['READY'], 'a').close(); time.sleep(600)",
     )
     local = Local(command=stubborn)
     try:
         task = _until(lambda: local.running(), "a task runs")[0]["taskArn"]
+        _until(ready.exists, "the worker ignores SIGTERM")
         local.tasks.interrupt(task)
         stopped = _until(lambda: local.stopped_event(task), "the interrupted task stops")
         _until(lambda: [t for t in local.running() if t["taskArn"] != task], "a replacement runs")
@@ -658,7 +663,7 @@ def test_target_tracking_scales_from_zero_and_in_after_the_cooldown(seen: dict[s
     desired = scaling.pop("desired counts, oldest first")
     # One waiting job from zero: one task. Twelve: to the maximum (a batch may land between two evaluations,
     # hence maybe a step on the way). Idle: the minimum, in one scale-in after the cooldown.
-    assert desired[0] == 1 and desired[-2:] == [3, 0] and desired == sorted(desired[:-1]) + [0], desired
+    assert desired[0] == 1 and desired[-2:] == [3, 0] and desired == [*sorted(desired[:-1]), 0], desired
     assert scaling == {
         "idle": [0, 0, 0],
         "scaled in no sooner than the cooldown": True,
