@@ -42,6 +42,7 @@ from moto.sqs.models import sqs_backends
 
 from browserjobs.emulator.ecs_runner import TaskRunner
 from browserjobs.emulator.settings import ACCOUNT_ID, REGION
+from browserjobs.emulator.shims import hooks
 from browserjobs.emulator.shims.applicationautoscaling import record_activity
 from browserjobs.emulator.shims.ecs import protection_expiry
 
@@ -245,6 +246,8 @@ class ServiceScheduler:
         return str(service.deployments[0]["id"]) if service.deployments else f"ecs-svc/{service.name}"
 
     def _start(self, service: Service, provider: str | None) -> Task | None:
+        if not hooks.hooks_installed():
+            return None  # no runtime to run it: a task moto created now would show RUNNING and never run
         backend = ecs_backends[ACCOUNT_ID][REGION]
         try:
             started = backend.run_task(
