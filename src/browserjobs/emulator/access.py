@@ -384,7 +384,9 @@ def _ecs_needs(operation: str, params: dict[str, Any], account: str, region: str
         return needs
     if operation == "StopTask":
         return [Need(call, task_arn(params.get("task", "")))]
-    if operation == "DescribeTasks":
+    if operation in ("DescribeTasks", "UpdateTaskProtection", "GetTaskProtection"):
+        # Task protection is authorized on the tasks it names (resource type task:
+        # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerservice.html)
         return [Need(call, task_arn(task)) for task in params.get("tasks", [])] or [Need(call, "*")]
     return [Need(call, "*")]
 

@@ -14,8 +14,10 @@ make the worker's environment; volumes become a scratch folder per task (paths i
 mount point are moved there). The worker finds its task through ECS_CONTAINER_METADATA_URI_V4, served here
 with the task metadata v4 document's fields the worker reads (TaskARN, PullStartedAt, ...;
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-metadata-endpoint-v4-fargate.html).
-StopTask sends SIGTERM and SIGKILL after the container's stopTimeout, as ECS does. Each status change is
-published as an "ECS Task State Change" event with the shape AWS uses.
+ECS_AGENT_URI serves the agent's task scale-in protection endpoint (ecs_agent.py), which acts with the
+task role's credentials. StopTask sends SIGTERM and SIGKILL after the container's stopTimeout, as ECS does,
+with the stop code of whoever stopped the task (UserInitiated, ServiceSchedulerInitiated, SpotInterruption).
+Each status change is published as an "ECS Task State Change" event with the shape AWS uses.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from moto.ecs.models import Task, TaskDefinition
 
 from browserjobs.core.project import project_dir
 from browserjobs.emulator.access import ENFORCER
+from browserjobs.emulator.ecs_agent import STATE_PATH, TaskProtectionAgent
+from browserjobs.emulator.faults import SPOT_INTERRUPTION_REASON
 from browserjobs.emulator.processes import Launcher, LogSink
 from browserjobs.emulator.settings import HOST, IMPORT_ROOT, client_environment, worker_chromium
 
@@ -74,6 +78,7 @@ class RunningTask:
     task: Task
     scratch: Path
     process: Popen | None = None  # None until the container starts
+    credentials: dict[str, str] = field(default_factory=dict)  # the task role's, as the container got them
     stop_requested: bool = False
     frozen: bool = False
     crashed: bool = False
@@ -97,27 +102,51 @@ def _iso_ns(moment: datetime.datetime | None) -> str | None:
 
 
 class TaskMetadataServer:
-    """The ECS task metadata endpoint v4 for local tasks: GET {uri}/task, one URI per task."""
+    """The ECS task metadata endpoint v4 for local tasks (GET {uri}/task, one URI per task) and the agent's
+    endpoint (ECS_AGENT_URI) on the same port."""
 
-    def __init__(self, document: Callable[[str], dict[str, Any] | None]):
+    def __init__(self, document: Callable[[str], dict[str, Any] | None], agent: TaskProtectionAgent):
         self._document = document
+        self._agent = agent
         self._server: ThreadingHTTPServer | None = None
         self._lock = threading.Lock()
 
     def uri(self, task: Task) -> str:
+        return f"http://{HOST}:{self._port()}/v4/{task.id}"
+
+    def agent_uri(self, task: Task) -> str:
+        return f"http://{HOST}:{self._port()}/api/{task.id}"
+
+    def _port(self) -> int:
         with self._lock:
             if self._server is None:
                 self._server = ThreadingHTTPServer((HOST, 0), self._handler())
                 self._server.daemon_threads = True
                 threading.Thread(target=self._server.serve_forever, name="task-metadata", daemon=True).start()
-            port = self._server.server_address[1]
-        return f"http://{HOST}:{port}/v4/{task.id}"
+            return self._server.server_address[1]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         document = self._document
+        agent = self._agent
 
         class Handler(BaseHTTPRequestHandler):
+            def _agent(self, method: str) -> bool:
+                """$ECS_AGENT_URI/task-protection/v1/state; False for any other path."""
+                parts = self.path.strip("/").split("/")
+                if len(parts) < 2 or parts[0] != "api" or "/".join(parts[2:]) != STATE_PATH:
+                    return False
+                length = int(self.headers.get("Content-Length") or 0)
+                status, answer = agent.handle(parts[1], method, self.rfile.read(length) if length else b"")
+                self._send(status, answer)
+                return True
+
+            def do_PUT(self) -> None:
+                if not self._agent("PUT"):
+                    self.send_error(404)
+
             def do_GET(self) -> None:
+                if self._agent("GET"):
+                    return
                 parts = self.path.strip("/").split("/")
                 found = document(parts[1]) if len(parts) >= 2 and parts[0] == "v4" else None
                 if found is not None and parts[2:] == ["task"]:
@@ -127,8 +156,11 @@ class TaskMetadataServer:
                 else:
                     self.send_error(404)
                     return
+                self._send(200, body)
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
                 payload = json.dumps(body).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -178,7 +210,9 @@ class TaskRunner:
         self._cwd = cwd or project_dir()
         self._tasks: dict[str, RunningTask] = {}
         self._lock = threading.Lock()
-        self.metadata = TaskMetadataServer(self._metadata_document)
+        self.metadata = TaskMetadataServer(
+            self._metadata_document, TaskProtectionAgent(endpoint_url, self._task_and_credentials)
+        )
 
     def running(self) -> list[Task]:
         with self._lock:
@@ -240,7 +274,7 @@ class TaskRunner:
         task = entry.task
         definition = task._backend.describe_task_definition(task.task_definition_arn)
         container = definition.container_definitions[0]
-        env = self._environment(task, definition, container, entry.scratch)
+        env = self._environment(entry, definition, container)
         with entry.status_lock:
             if entry.stop_requested:
                 launched = False
@@ -283,8 +317,13 @@ class TaskRunner:
         self._publish_state(task)
 
     def _environment(
-        self, task: Task, definition: TaskDefinition, container: dict[str, Any], scratch: Path
+        self, entry: RunningTask, definition: TaskDefinition, container: dict[str, Any]
     ) -> dict[str, str]:
+        task, scratch = entry.task, entry.scratch
+        # As ECS gives the task role's credentials (which the endpoint checks) to the container; the
+        # agent's endpoint acts with the same ones.
+        role_arn = getattr(definition, "task_role_arn", None)
+        entry.credentials = ENFORCER.role_environment(role_arn, task.id[:32])
         env = _pairs(container.get("environment"))
         for override in task.overrides.get("containerOverrides", []):
             if override.get("name") == container["name"]:
@@ -303,16 +342,17 @@ class TaskRunner:
                 "EGRESS_ALLOW": LOCAL_EGRESS_ALLOW,
                 "TASK_ARN": task.task_arn,
                 "ECS_CONTAINER_METADATA_URI_V4": self.metadata.uri(task),
+                "ECS_AGENT_URI": self.metadata.agent_uri(task),
                 "CHROMIUM_PATH": worker_chromium(),
                 **client_environment(self._endpoint_url),
-                # As ECS gives the task role's credentials (which the endpoint checks) to the container.
-                **ENFORCER.role_environment(getattr(definition, "task_role_arn", None), task.id[:32]),
+                **entry.credentials,
             }
         )
         return env
 
-    def stop(self, task: Task, reason: str) -> bool:
-        """StopTask for a task this runner started; False for one it does not know."""
+    def stop(self, task: Task, reason: str, stop_code: str = "UserInitiated") -> bool:
+        """StopTask (or ECS itself, with its stop code) for a task this runner started; False for one it
+        does not know."""
         with self._lock:
             entry = self._tasks.get(task.task_arn)
         if entry is None:
@@ -323,7 +363,7 @@ class TaskRunner:
                 entry.stop_requested = True
                 task.desired_status = "STOPPED"
                 task.stopped_reason = reason or "Task stopped by user"
-                task.stop_code = "UserInitiated"
+                task.stop_code = stop_code
                 task.stopping_at = _now()
                 starting = entry.process is None
                 if not starting:
@@ -343,6 +383,15 @@ class TaskRunner:
     def _entry(self, task_arn: str) -> RunningTask:
         with self._lock:
             return self._tasks[task_arn]
+
+    def interrupt(self, task_arn: str) -> None:
+        """Fault injection: a Fargate Spot interruption (SIGTERM now, SIGKILL after stopTimeout)."""
+        self.stop(self._entry(task_arn).task, SPOT_INTERRUPTION_REASON, stop_code="SpotInterruption")
+
+    def _task_and_credentials(self, task_id: str) -> tuple[Task, dict[str, str]] | None:
+        with self._lock:
+            entry = next((e for e in self._tasks.values() if e.task.id == task_id), None)
+        return None if entry is None or entry.done.is_set() else (entry.task, entry.credentials)
 
     def freeze(self, task_arn: str) -> None:
         """Fault injection: the task's processes stop being scheduled (a hung container: no heartbeats)."""

@@ -62,6 +62,8 @@ FAULTS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# ECS's stoppedReason for a task stopped by a Spot interruption (stopCode SpotInterruption).
+SPOT_INTERRUPTION_REASON = "Your Spot Task was interrupted."
 # The reason ECS gives when Fargate has no capacity for a RunTask (AWS re:Post, ecs-fargate-runtask-capacity).
 CAPACITY_REASON = (
     "Capacity is unavailable at this time. Please try again later or in a different availability zone"

@@ -4,7 +4,8 @@
         stack.endpoint_url, stack.outputs["StateMachineArn"], stack.client("stepfunctions")
 
 Lambda handlers run from functions/<name>/ in warm subprocesses, ECS tasks run the worker as a local
-process, SQS event source mappings poll, EventBridge delivers service events and schedules. Stopping the
+process, ECS services keep their tasks running and scale by their target tracking policies, SQS event source
+mappings poll, EventBridge delivers service events and schedules. Stopping the
 stack stops every process it started.
 """
 
@@ -22,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from moto.awslambda.models import LambdaFunction
-from moto.ecs.models import Task
+from moto.ecs.models import Task, ecs_backends
 from moto.events.models import Rule
 from moto.stepfunctions.parser.backend.execution import Execution
 
@@ -30,11 +31,23 @@ from browserjobs.core.project import project_dir
 from browserjobs.emulator import deploy, faults, shims
 from browserjobs.emulator.access import ENFORCER
 from browserjobs.emulator.ecs_runner import WORKER_COMMAND, TaskRunner, configured_task_start_seconds
+from browserjobs.emulator.ecs_services import (
+    ServiceScheduler,
+    TargetTracking,
+    configured_scale_in_cooldown_seconds,
+    service_tasks,
+)
 from browserjobs.emulator.endpoint import Endpoint
 from browserjobs.emulator.eventbridge import EventBridge, Scheduler
 from browserjobs.emulator.lambda_runtime import LambdaRuntime
 from browserjobs.emulator.processes import Launcher, LogSink
-from browserjobs.emulator.settings import REGION, client_environment, configured_port, iam_enforced
+from browserjobs.emulator.settings import (
+    ACCOUNT_ID,
+    REGION,
+    client_environment,
+    configured_port,
+    iam_enforced,
+)
 from browserjobs.emulator.shims import InvokeResult
 from browserjobs.emulator.sqs_poller import EventSourcePoller
 
@@ -81,6 +94,7 @@ class LocalStack(shims.RuntimeHooks):
         task_start_seconds: float | None = None,
         faults_spec: str | None = None,
         faults_seed: int | None = None,
+        scale_in_cooldown_seconds: float | None = None,
     ):
         # Fargate's start time (LOCAL_TASK_START_SECONDS) and AWS failures on demand (LOCAL_FAULTS,
         # LOCAL_FAULTS_SEED): the arguments win over the environment; both are checked before anything runs.
@@ -88,6 +102,12 @@ class LocalStack(shims.RuntimeHooks):
             configured_task_start_seconds() if task_start_seconds is None else task_start_seconds
         )
         self.faults = faults.Faults.from_environment(faults_spec, faults_seed)
+        # LOCAL_SCALE_IN_COOLDOWN_SECONDS shortens target tracking's scale-in cooldown (ecs_services.py).
+        self.scale_in_cooldown_seconds = (
+            configured_scale_in_cooldown_seconds()
+            if scale_in_cooldown_seconds is None
+            else scale_in_cooldown_seconds
+        )
         self._enforce_iam = iam_enforced() if enforce_iam is None else enforce_iam
         self._port = configured_port() if port is None else port
         self._parameter_overrides = parameter_overrides or {}
@@ -156,6 +176,14 @@ class LocalStack(shims.RuntimeHooks):
         faults.activate(self.faults)  # after the deploy: faults are for the workload, not for CreateStack
         self._stack.callback(faults.activate, None)
 
+        # After the deploy (which creates the services), stopped before the tasks are (callbacks run last
+        # first): a scheduler still running would replace the tasks the stack is stopping.
+        self.services = ServiceScheduler(
+            self.tasks, TargetTracking(self.scale_in_cooldown_seconds, say=self._say), say=self._say
+        )
+        self.services.start()
+        self._stack.callback(self.services.stop)
+
         self.poller = EventSourcePoller(self.runtime, self.session(), self.endpoint_url, self._say)
         self.poller.start()
         self._stack.callback(self.poller.stop)
@@ -217,8 +245,20 @@ class LocalStack(shims.RuntimeHooks):
         self.tasks.freeze(task_arn)
 
     def crash_task(self, task_arn: str) -> None:
-        """Fault injection: the task's processes are killed, as by the OOM killer."""
+        """Fault injection: the task's processes are killed (SIGKILL, exit 137), as by the OOM killer."""
         self.tasks.crash(task_arn)
+
+    def interrupt_task(self, task_arn: str) -> None:
+        """Fault injection: a Fargate Spot interruption. The task gets SIGTERM at once and SIGKILL after its
+        container's stopTimeout (the two-minute notice; 120 s is the most stopTimeout allows), and stops
+        with stopCode SpotInterruption; a service replaces it
+        (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html)."""
+        self.tasks.interrupt(task_arn)
+
+    def service_task_arns(self, cluster: str, service: str) -> list[str]:
+        """The ARNs of a service's tasks that are meant to run (to pick one to crash or interrupt)."""
+        found = ecs_backends[ACCOUNT_ID][REGION]._get_service(cluster, service)
+        return [task.task_arn for task in service_tasks(found)]
 
     # --- shims.RuntimeHooks -------------------------------------------------------------------------
 

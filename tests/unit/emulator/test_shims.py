@@ -929,6 +929,111 @@ def probe_message_move_tasks() -> Any:
     return {"status": task["Status"], "moved": sorted(m["Body"] for m in moved)}
 
 
+SPOT_STRATEGY = [
+    {"capacityProvider": "FARGATE", "base": 1, "weight": 1},
+    {"capacityProvider": "FARGATE_SPOT", "base": 0, "weight": 4},
+]
+
+
+def probe_ecs_service_capacity_provider_strategy() -> Any:
+    """CreateService keeps the capacity provider strategy, and a service with one has no launch type."""
+    ecs = _fargate()
+    client = _client("ecs")
+    client.create_service(
+        cluster=ecs["cluster"],
+        serviceName="strategy",
+        taskDefinition=ecs["definition"],
+        desiredCount=0,
+        capacityProviderStrategy=SPOT_STRATEGY,
+    )
+    service = client.describe_services(cluster=ecs["cluster"], services=["strategy"])["services"][0]
+    return {
+        "strategy": [item["capacityProvider"] for item in service.get("capacityProviderStrategy", [])],
+        "launchType": service.get("launchType"),
+    }
+
+
+def probe_cloudformation_ecs_service_properties() -> Any:
+    """AWS::ECS::Service keeps CapacityProviderStrategy, NetworkConfiguration and a DesiredCount parameter."""
+    ecs = _fargate()
+    properties = {
+        "Cluster": ecs["cluster"],
+        "TaskDefinition": ecs["definition"],
+        "DesiredCount": {"Ref": "Tasks"},
+        "CapacityProviderStrategy": [
+            {"CapacityProvider": "FARGATE", "Base": 1, "Weight": 1},
+            {"CapacityProvider": "FARGATE_SPOT", "Weight": 4},
+        ],
+        "NetworkConfiguration": {
+            "AwsvpcConfiguration": {"Subnets": [ecs["subnet"]], "SecurityGroups": [ecs["group"]]}
+        },
+    }
+    template = {
+        "Parameters": {"Tasks": {"Type": "Number"}},
+        "Resources": {"Pool": {"Type": "AWS::ECS::Service", "Properties": properties}},
+    }
+    _create_stack(template, {"Tasks": "2"})
+    client = _client("ecs")
+    service = client.describe_services(
+        cluster=ecs["cluster"], services=client.list_services(cluster=ecs["cluster"])["serviceArns"]
+    )["services"][0]
+    return {
+        "desiredCount": service["desiredCount"],
+        "strategy": [item["capacityProvider"] for item in service.get("capacityProviderStrategy", [])],
+        "network kept": service.get("networkConfiguration", {}).get("awsvpcConfiguration", {}).get("subnets")
+        == [ecs["subnet"]],
+    }
+
+
+def probe_ecs_service_counts_after_update() -> Any:
+    """UpdateService's desiredCount is not a count of running tasks (none run here: no scheduler)."""
+    ecs = _fargate()
+    client = _client("ecs")
+    client.create_service(
+        cluster=ecs["cluster"], serviceName="counts", taskDefinition=ecs["definition"], desiredCount=0
+    )
+    client.update_service(cluster=ecs["cluster"], service="counts", desiredCount=2)
+    service = client.describe_services(cluster=ecs["cluster"], services=["counts"])["services"][0]
+    return {"desired": service["desiredCount"], "running": service["runningCount"]}
+
+
+def probe_ecs_task_protection() -> Any:
+    """UpdateTaskProtection protects a service's task (120 minutes by default), not a standalone one."""
+    ecs = _fargate()
+    client = _client("ecs")
+    network = {"awsvpcConfiguration": {"subnets": [ecs["subnet"]], "securityGroups": [ecs["group"]]}}
+    tasks = [
+        client.run_task(
+            cluster=ecs["cluster"],
+            taskDefinition=ecs["definition"],
+            launchType="FARGATE",
+            networkConfiguration=network,
+            **({"startedBy": started_by} if started_by else {}),
+        )["tasks"][0]["taskArn"]
+        for started_by in ("ecs-svc/1234567890", None)
+    ]
+    try:
+        answer = client.update_task_protection(cluster=ecs["cluster"], tasks=tasks, protectionEnabled=True)
+    except Exception as error:
+        return type(error).__name__
+    protected = answer["protectedTasks"][0]
+    minutes = (protected["expirationDate"].timestamp() - time.time()) / 60
+    read = client.get_task_protection(cluster=ecs["cluster"], tasks=tasks[:1])["protectedTasks"][0]
+    return {
+        "protected": protected["protectionEnabled"] and read["protectionEnabled"],
+        "minutes": round(minutes),
+        "standalone": [failure["reason"] for failure in answer["failures"]],
+    }
+
+
+def probe_describe_scaling_activities() -> Any:
+    try:
+        answer = _client("application-autoscaling").describe_scaling_activities(ServiceNamespace="ecs")
+    except Exception as error:
+        return type(error).__name__
+    return answer["ScalingActivities"]
+
+
 # Probes that need other gaps closed before they can show their own: name -> shims applied first.
 PREREQUISITES = {
     "capacity_provider_strategy": ["shim_integration_casing"],
@@ -1113,6 +1218,20 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
         {"api error": "States.Runtime", "failures": "States.Runtime"},
         {"api error": "ECS.AmazonECSException", "failures": "AmazonECS.Unknown"},
     ),
+    "ecs_service_capacity_provider_strategy": (
+        {"strategy": [], "launchType": "EC2"},
+        {"strategy": ["FARGATE", "FARGATE_SPOT"], "launchType": None},
+    ),
+    "cloudformation_ecs_service_properties": (
+        {"desiredCount": 2, "strategy": [], "network kept": False},
+        {"desiredCount": 2, "strategy": ["FARGATE", "FARGATE_SPOT"], "network kept": True},
+    ),
+    "ecs_service_counts_after_update": ({"desired": 2, "running": 2}, {"desired": 2, "running": 0}),
+    "ecs_task_protection": (
+        "NotImplementedError",
+        {"protected": True, "minutes": 120, "standalone": ["TASK_NOT_VALID"]},
+    ),
+    "describe_scaling_activities": ("NotImplementedError", []),
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 
 from browserjobs.emulator.shims import (
+    applicationautoscaling,
     awslambda,
     cloudformation,
     cloudformation_drift,
@@ -68,6 +69,10 @@ SHIMS = (
     sqs.shim_message_move_tasks,
     servicequotas.shim_fargate_quota,
     cloudformation_drift.shim_cloudformation_drift_detection,
+    ecs.shim_ecs_service_settings,
+    ecs.shim_ecs_service_counts,
+    ecs.shim_ecs_task_protection,
+    applicationautoscaling.shim_describe_scaling_activities,
 )
 
 _applied = False

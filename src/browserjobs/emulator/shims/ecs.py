@@ -6,7 +6,9 @@ Applied by browserjobs.emulator.shims.apply(); importing this module changes not
 from __future__ import annotations
 
 import copy
+import datetime
 import sys
+from typing import Any
 
 from moto.ecs.models import EC2ContainerServiceBackend, Task
 from moto.moto_api import state_manager
@@ -106,3 +108,188 @@ def shim_ecs_inactive_task_definition() -> None:
         return original_run_task(self, cluster_str, task_definition_str, *args, **kwargs)
 
     EC2ContainerServiceBackend.run_task = run_task
+
+
+# --- ECS: a service's capacity provider strategy, networking and tags ------------------------------------
+# moto's CreateService ignores capacityProviderStrategy and enableECSManagedTags (and, with neither launch
+# type nor strategy, makes the service EC2), and its AWS::ECS::Service keeps only Cluster, TaskDefinition and
+# DesiredCount. ECS keeps them all and places the service's tasks by them
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html,
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-service.html).
+
+
+def _strategy(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """CapacityProviderStrategy in the API's casing, base and weight as integers (CloudFormation passes
+    parameter values as strings)."""
+    strategy = []
+    for item in items or []:
+        fields = {key[0].lower() + key[1:]: value for key, value in item.items()}
+        strategy.append(
+            {
+                "capacityProvider": fields["capacityProvider"],
+                "base": int(fields.get("base") or 0),
+                "weight": int(fields.get("weight") or 0),
+            }
+        )
+    return strategy
+
+
+def _network_from_cloudformation(network: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not network:
+        return None
+    vpc = network.get("AwsvpcConfiguration") or network.get("AwsVpcConfiguration") or {}
+    config: dict[str, Any] = {
+        "subnets": list(vpc.get("Subnets", [])),
+        "securityGroups": list(vpc.get("SecurityGroups", [])),
+    }
+    if "AssignPublicIp" in vpc:
+        config["assignPublicIp"] = vpc["AssignPublicIp"]
+    return {"awsvpcConfiguration": config}
+
+
+def _keep_service_settings(service: Any, strategy: list[dict[str, Any]], managed_tags: bool) -> None:
+    service.capacity_provider_strategy = strategy
+    service.enable_ecs_managed_tags = managed_tags
+    if strategy:  # a service has a launch type or a strategy, never both
+        service.launch_type = None
+        for deployment in service.deployments:
+            deployment["launchType"] = None
+            deployment["capacityProviderStrategy"] = strategy
+
+
+def shim_ecs_service_settings() -> None:
+    from moto.ecs.models import Service, TaskDefinition, ecs_backends
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original_create = EC2ContainerServiceResponse.create_service
+
+    def create_service(self):
+        result = original_create(self)
+        service = self.ecs_backend._get_service(
+            self._get_param("cluster", "default"), self._get_param("serviceName")
+        )
+        _keep_service_settings(
+            service,
+            _strategy(self._get_param("capacityProviderStrategy")),
+            bool(self._get_param("enableECSManagedTags")),
+        )
+        return result
+
+    def create_from_cloudformation_json(
+        cls, resource_name, cloudformation_json, account_id, region_name, **_kw
+    ):
+        properties = cloudformation_json["Properties"]
+        cluster = properties.get("Cluster", "default")
+        definition = properties["TaskDefinition"]
+        strategy = _strategy(properties.get("CapacityProviderStrategy"))
+        tags = [{"key": tag["Key"], "value": tag["Value"]} for tag in properties.get("Tags", [])]
+        service = ecs_backends[account_id][region_name].create_service(
+            getattr(cluster, "name", cluster),
+            resource_name,
+            int(properties.get("DesiredCount", 1)),  # CloudFormation's default is 1
+            task_definition_str=definition.arn if isinstance(definition, TaskDefinition) else definition,
+            tags=tags,
+            launch_type=properties.get("LaunchType") or (None if strategy else "FARGATE"),
+            platform_version=properties.get("PlatformVersion"),
+            propagate_tags=properties.get("PropagateTags", "NONE"),
+            network_configuration=_network_from_cloudformation(properties.get("NetworkConfiguration")),
+        )
+        managed = str(properties.get("EnableECSManagedTags", "false")).lower() == "true"
+        _keep_service_settings(service, strategy, managed)
+        return service
+
+    EC2ContainerServiceResponse.create_service = create_service
+    Service.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+# --- ECS: a service's running and pending counts ----------------------------------------------------------
+# moto's UpdateService sets runningCount to the new desiredCount at once (and pendingCount to 0), as if every
+# task had started that instant. In ECS they count the service's tasks in RUNNING and PENDING
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html): the local stack's service
+# scheduler (emulator/ecs_services.py) sets them from the tasks it runs; UpdateService leaves them alone.
+
+
+def shim_ecs_service_counts() -> None:
+    original = EC2ContainerServiceBackend.update_service
+
+    def update_service(self, service_properties):
+        cluster = service_properties.get("cluster", "default")
+        service = self._get_service(cluster, service_properties["service"].split("/")[-1])
+        counts = (service.running_count, service.pending_count)
+        updated = original(self, service_properties)
+        updated.running_count, updated.pending_count = counts
+        return updated
+
+    EC2ContainerServiceBackend.update_service = update_service
+
+
+# --- ECS: task scale-in protection ------------------------------------------------------------------------
+# moto has no UpdateTaskProtection or GetTaskProtection. ECS keeps a service task's protection until it
+# expires (default 120 minutes, 1 to 2,880), answers TASK_NOT_VALID for a task outside a service and MISSING
+# for an unknown one (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateTaskProtection.html,
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_GetTaskProtection.html,
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/api_failures_messages.html).
+
+DEFAULT_PROTECTION_MINUTES = 120
+MAX_PROTECTION_MINUTES = 2880
+
+
+def protection_expiry(task: Task, now: datetime.datetime | None = None) -> datetime.datetime | None:
+    """When the task's scale-in protection ends, or None when it is not protected (now)."""
+    until = getattr(task, "protected_until", None)
+    moment = now or datetime.datetime.now(datetime.UTC)
+    return until if until is not None and until > moment else None
+
+
+def _protected_task(task: Task) -> dict[str, Any]:
+    expiry = protection_expiry(task)
+    return {"taskArn": task.task_arn, "protectionEnabled": expiry is not None, "expirationDate": expiry}
+
+
+def _protection_targets(backend: EC2ContainerServiceBackend, cluster_str: str, tasks: list[str]):
+    cluster = backend._get_cluster(cluster_str)
+    found, failures = [], []
+    for reference in tasks:
+        task = _find_task(backend, cluster.name, reference)
+        arn = task.task_arn if task is not None else reference
+        if task is None:
+            failures.append({"arn": arn, "reason": "MISSING"})
+        elif not (task.started_by or "").startswith("ecs-svc/"):
+            failures.append({"arn": arn, "reason": "TASK_NOT_VALID"})
+        else:
+            found.append(task)
+    return found, failures
+
+
+def shim_ecs_task_protection() -> None:
+    from moto.core.responses import ActionResult
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def update_task_protection(self):
+        enabled = self._get_param("protectionEnabled")
+        minutes = self._get_param("expiresInMinutes")
+        if enabled is None:
+            raise InvalidParameterException("protectionEnabled is required.")
+        if minutes is not None and not 1 <= int(minutes) <= MAX_PROTECTION_MINUTES:
+            raise InvalidParameterException(
+                f"expiresInMinutes must be between 1 and {MAX_PROTECTION_MINUTES}, not {minutes}."
+            )
+        found, failures = _protection_targets(
+            self.ecs_backend, self._get_param("cluster", "default"), self._get_param("tasks", [])
+        )
+        now = datetime.datetime.now(datetime.UTC)
+        for task in found:
+            # Each call restarts the period: repeating it keeps a task protected.
+            period = datetime.timedelta(minutes=int(minutes or DEFAULT_PROTECTION_MINUTES))
+            task.protected_until = now + period if enabled else None
+        return ActionResult({"protectedTasks": [_protected_task(t) for t in found], "failures": failures})
+
+    def get_task_protection(self):
+        found, failures = _protection_targets(
+            self.ecs_backend, self._get_param("cluster", "default"), self._get_param("tasks", [])
+        )
+        return ActionResult({"protectedTasks": [_protected_task(t) for t in found], "failures": failures})
+
+    EC2ContainerServiceResponse.update_task_protection = update_task_protection
+    EC2ContainerServiceResponse.get_task_protection = get_task_protection
