@@ -2,8 +2,8 @@
 
 Sections: browser (Chromium launch, per-job overhead, memory), coldstart (Lambda handlers, package size),
 orchestration (transitions and Lambda calls per job, and the monthly cost model built on them), failure
-(crash and hang detection), pipeline (end-to-end latency and throughput). The last four share one local
-stack. Raw numbers go to out/bench/results.json.
+(crash and hang detection), pipeline (end-to-end latency and throughput), dispatch (task mode and pool
+mode side by side). The last five share one local stack. Raw numbers go to out/bench/results.json.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import browser, coldstart, cost, failure, orchestration, pipeline
+from bench import browser, coldstart, cost, dispatch, failure, orchestration, pipeline
 from bench.common import OUT, ROOT, Section, load_average, machine, say
 from bench.report import markdown
 
@@ -25,6 +25,7 @@ STACK_SECTIONS = {
     "orchestration": orchestration.run,
     "failure": failure.run,
     "pipeline": pipeline.run,
+    "dispatch": dispatch.run,
 }
 ORDER = ["browser", *STACK_SECTIONS]
 

@@ -71,8 +71,9 @@ def _with_browser(bs: BenchStack, chromium: str, runs: int) -> list[dict[str, fl
             os.environ["CHROMIUM_PATH"] = before
 
 
-def throughput(bs: BenchStack, keys: int, jobs_per_key: int) -> dict[str, Any]:
-    """Closed loops on `keys` lockKeys; one BatchGetItem per observation so watching costs little."""
+def throughput(bs: BenchStack, keys: int, jobs_per_key: int, **fields: Any) -> dict[str, Any]:
+    """Closed loops on `keys` lockKeys; one BatchGetItem per observation so watching costs little.
+    `fields` go into every job (e.g. dispatch)."""
     ddb = bs.harness.client("dynamodb")
     table = bs.harness.outputs["JobsTableName"]
     lock_keys = [f"bench-tput-{keys}-{index}-{time.time_ns()}" for index in range(keys)]
@@ -84,7 +85,7 @@ def throughput(bs: BenchStack, keys: int, jobs_per_key: int) -> dict[str, Any]:
         busy = {key for key, _ in in_flight.values()}
         for key in [k for k in remaining if k not in busy]:
             # A rate key of its own per job: this measures the pipeline, not the token bucket.
-            job = bs.job(f"tput{keys}", lockKey=key, rateKey=f"{key}-{remaining[key]}")
+            job = bs.job(f"tput{keys}", lockKey=key, rateKey=f"{key}-{remaining[key]}", **fields)
             in_flight[job["jobId"]] = (key, bs.submit(job))
             remaining[key] -= 1
             if not remaining[key]:

@@ -18,7 +18,15 @@ from browserjobs.testing.sample_site.server import SampleSite
 
 # Two tokens, then one every five seconds per rate key: a third job on one key is throttled for <= 5 s.
 # Sixteen slots, so that the 16-key throughput run measures the pipeline rather than the capacity cap.
-PARAMETERS = {"RateBurst": "2", "RateLimitPerMinute": "12", "MaxConcurrentTasks": "16"}
+# The pool (bench/dispatch.py): one warm task before the first job, 16 job slots in two tasks at most.
+PARAMETERS = {
+    "RateBurst": "2",
+    "RateLimitPerMinute": "12",
+    "MaxConcurrentTasks": "16",
+    "PoolMinTasks": "1",
+    "PoolMaxTasks": "2",
+    "PoolJobsPerTask": "8",
+}
 JOB_DEADLINE_SECONDS = 180
 
 

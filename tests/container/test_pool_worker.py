@@ -169,3 +169,22 @@ def test_sigterm_drains_running_jobs_then_interrupts_the_rest_and_takes_no_new_w
     assert execution["status"] == "FAILED" and execution["error"] == "Worker.Interrupted"
     assert "SIGTERM" in server_stack.result(job_id)["error"]["Cause"]
     assert pool.depth() == 1  # the message sent after the drain waits for another worker
+
+
+def test_the_warm_browser_is_relaunched_after_its_share_of_jobs(server_stack, site, pool):
+    """POOL_RECYCLE_AFTER_JOBS=2, one job at a time: the third job gets a new Chromium."""
+    tasks = []
+    for n in range(3):
+        job_id = server_stack.put_job(
+            "browse", {"steps": [{"goto": {"url": site.url(f"/page?recycle-{n}")}}]}
+        )
+        tasks.append(server_stack.start_task())
+        pool.dispatch(job_id, tasks[-1])
+    process = pool.start(POOL_JOBS_PER_TASK="1", POOL_RECYCLE_AFTER_JOBS="2")
+
+    executions = [server_stack.finished(task, timeout=PROCESS_TIMEOUT) for task in tasks]
+    output = stop(process)
+
+    assert [execution["status"] for execution in executions] == ["SUCCEEDED"] * 3, output
+    relaunches = [line for line in logs(output) if "will be relaunched" in line["message"]]
+    assert len(relaunches) == 1 and "POOL_RECYCLE_AFTER_JOBS=2" in relaunches[0]["message"]

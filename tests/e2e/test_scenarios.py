@@ -35,14 +35,7 @@ NOT_EXERCISED_HERE = {
     ("IntakeFunctionRole", "sqs:SendMessage"): "Lambda's dead-letter queue: async invokes that fail 3 times",
     ("TaskRole", "Sessions"): "site sessions: no scenario logs in to a site",
     ("TaskRole", "SessionState"): "site session state: no scenario logs in to a site",
-    # The pool's side of the workflow and the crash hook: no scenario dispatches to the pool yet (RunPoolJob,
-    # the pool worker and the crash hook's registry reads are built on their own branches). Remove these,
-    # and NOT_EXERCISED_ROLES below, with the first pool scenario.
-    ("JobStateMachineRole", "DispatchToPool"): "no scenario dispatches to the pool yet",
-    ("CrashHookFunctionRole", "PoolWorkerRegistry"): "no scenario stops a pool task yet",
-    ("CrashHookFunctionRole", "EncryptedLocks"): "no scenario stops a pool task yet",
 }
-NOT_EXERCISED_ROLES = {"PoolTaskRole": "no pool worker runs in the scenarios yet (PoolMinTasks is 0 locally)"}
 
 
 def test_every_statement_of_every_role_allowed_some_call(stack) -> None:
@@ -71,7 +64,7 @@ def test_every_statement_of_every_role_allowed_some_call(stack) -> None:
                 first = actions if isinstance(actions, str) else actions[0]
                 key = (logical_id, statement.get("Sid") or first)
                 exercised = (name, policy, index) in access.ENFORCER.used
-                if exercised or key in NOT_EXERCISED_HERE or logical_id in NOT_EXERCISED_ROLES:
+                if exercised or key in NOT_EXERCISED_HERE:
                     continue
                 unused.append(f"{logical_id} {policy}[{index}] {statement.get('Sid', '')} {actions}")
     assert not unused, "statements that allowed no call of the whole run:\n  " + "\n  ".join(unused)

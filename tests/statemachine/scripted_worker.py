@@ -18,6 +18,10 @@ JOB_ID, HEARTBEAT_SECONDS, the tables, TASK_ARN), it reads the job record and fo
                     interruption is recorded for the job), then SendTaskSuccess
   hang              register the task, never heartbeat, wait for SIGTERM
   crash             register the task, exit 3 without a callback
+
+With WORKER_MODE=pool (a task of the pool service) it takes its jobs from DISPATCH_QUEUE_URL instead, each
+on a thread of its own, after writing the job's token into the task's registry as the real pool worker
+does; `crash` then ends the whole task (every job it holds), `hang` leaves that job's thread waiting.
 """
 
 from __future__ import annotations
@@ -26,16 +30,58 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 import boto3
 
-from browserjobs.core import site_health
+from browserjobs.core import pool_registry, site_health
 
 
 def main() -> int:
-    token, job_id = os.environ["TASK_TOKEN"], os.environ["JOB_ID"]
-    heartbeat = float(os.environ.get("HEARTBEAT_SECONDS", "60"))
+    if os.environ.get("WORKER_MODE") == "pool":
+        return pool()
+    return run(
+        os.environ["TASK_TOKEN"],
+        os.environ["JOB_ID"],
+        float(os.environ.get("HEARTBEAT_SECONDS", "60")),
+        int(os.environ.get("STATE_RETRY_COUNT", "0")),
+        os.environ.get("STATE_ENTERED_TIME"),
+    )
+
+
+def pool() -> int:
+    sqs, ddb = boto3.client("sqs"), boto3.client("dynamodb")
+    queue, task_arn = os.environ["DISPATCH_QUEUE_URL"], os.environ["TASK_ARN"]
+    print(f"scripted pool worker on {queue}", flush=True)
+    while True:
+        for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
+            "Messages", []
+        ):
+            body = json.loads(message["Body"])
+            pool_registry.add_job(
+                ddb, os.environ["LOCKS_TABLE"], task_arn, body["jobId"], body["taskToken"], int(time.time())
+            )
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            args = (
+                body["taskToken"],
+                body["jobId"],
+                float(body["heartbeatSeconds"]),
+                int(body["retryCount"]),
+            )
+            threading.Thread(target=pooled, args=(*args, body["stateEnteredTime"]), daemon=True).start()
+
+
+def pooled(token: str, job_id: str, heartbeat: float, retry_count: int, entered: str) -> None:
+    code = run(token, job_id, heartbeat, retry_count, entered)
+    if code == 3:  # `crash`: the task goes, with every job it holds
+        os._exit(3)
+    pool_registry.remove_job(
+        boto3.client("dynamodb"), os.environ["LOCKS_TABLE"], os.environ["TASK_ARN"], job_id
+    )
+
+
+def run(token: str, job_id: str, heartbeat: float, retry_count: int, entered: str | None) -> int:
     ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions")
     job = ddb.get_item(TableName=os.environ["JOBS_TABLE"], Key={"jobId": {"S": job_id}}, ConsistentRead=True)[
         "Item"
@@ -58,7 +104,7 @@ def main() -> int:
         return 0
     elif name == "fail-first":
         failures, _, error = argument.partition(":")
-        attempt = int(os.environ.get("STATE_RETRY_COUNT", "0"))
+        attempt = retry_count
         if attempt < int(failures):
             sfn.send_task_failure(taskToken=token, error=error, cause=f"scripted failure {attempt + 1}")
             return 0
@@ -91,8 +137,8 @@ def main() -> int:
     elif name == "late":
         time.sleep(float(argument))
         sfn.send_task_heartbeat(taskToken=token)
-        output["stateEnteredTime"] = os.environ.get("STATE_ENTERED_TIME")
-        output["stateRetryCount"] = os.environ.get("STATE_RETRY_COUNT")
+        output["stateEnteredTime"] = entered
+        output["stateRetryCount"] = str(retry_count)
     elif name == "work":
         deadline = time.monotonic() + float(argument)
         while time.monotonic() < deadline:
@@ -105,6 +151,8 @@ def main() -> int:
                 sfn.send_task_failure(taskToken=token, error="Job.Interrupted", cause=cause)
                 return 0
             time.sleep(min(heartbeat / 3, 0.5))
+    elif name == "hang" and os.environ.get("WORKER_MODE") == "pool":
+        threading.Event().wait()
     elif name == "hang":
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
         signal.sigwait({signal.SIGTERM})

@@ -37,6 +37,7 @@ LOCAL_PARAMETER_DEFAULTS = {
     "MaxConcurrentTasks": "4",
     "PoolMinTasks": "0",
     "PoolMaxTasks": "2",
+    "PoolDrainSeconds": "5",  # a Spot-style SIGTERM in the demo waits seconds, not minutes
 }
 
 

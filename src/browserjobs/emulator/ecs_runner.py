@@ -393,6 +393,13 @@ class TaskRunner:
             entry = next((e for e in self._tasks.values() if e.task.id == task_id), None)
         return None if entry is None or entry.done.is_set() else (entry.task, entry.credentials)
 
+    def pid(self, task_arn: str) -> int:
+        """The process id of a running task's container (benchmarks measure its process tree)."""
+        process = self._entry(task_arn).process
+        if process is None:
+            raise LookupError(f"task {task_arn} has no running container")
+        return process.pid
+
     def freeze(self, task_arn: str) -> None:
         """Fault injection: the task's processes stop being scheduled (a hung container: no heartbeats)."""
         entry = self._entry(task_arn)

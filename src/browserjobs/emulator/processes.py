@@ -46,8 +46,14 @@ class Launcher:
         return process
 
     def terminate(self, process: subprocess.Popen, grace_seconds: float) -> int:
-        """SIGTERM to the child's process group, SIGKILL after the grace period; returns the exit code."""
-        _signal_group(process, signal.SIGTERM)
+        """SIGTERM to the child, SIGKILL to its process group after the grace period; returns the exit code.
+
+        As `docker stop` does to a container started with an init process (ECS initProcessEnabled): the
+        init forwards SIGTERM to the main process only, so a pool worker's Chromium keeps serving the jobs
+        it lets finish; everything left is killed at the end.
+        """
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
         try:
             code = process.wait(timeout=grace_seconds)
         except subprocess.TimeoutExpired:

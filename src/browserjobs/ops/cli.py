@@ -24,7 +24,7 @@ from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS, FINAL_EXECUTION_S
 from browserjobs.core.ids import sqs_job_id
 from browserjobs.core.sessions import SessionStore
 from browserjobs.core.stack_names import default_stack_name
-from browserjobs.ops import breakers, dlq, doctor, intake_dlq, jobs, locks
+from browserjobs.ops import breakers, dlq, doctor, intake_dlq, jobs, locks, pool
 from browserjobs.ops.outputs import LOCAL_ENDPOINT, OperatorError, Target
 from browserjobs.ops.timeline import build_timeline, event_summary
 
@@ -56,7 +56,9 @@ dlq_app = typer.Typer(help="The job dead-letter queue.", no_args_is_help=True)
 locks_app = typer.Typer(help="Locks and slots (leases) in LocksTable.", no_args_is_help=True)
 sessions_app = typer.Typer(help="Stored browser sessions.", no_args_is_help=True)
 breakers_app = typer.Typer(help="Sites' circuit breakers.", no_args_is_help=True)
+pool_app = typer.Typer(help="The warm worker pool (dispatch pool).", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(pool_app, name="pool")
 app.add_typer(locks_app, name="locks")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(breakers_app, name="breakers")
@@ -544,6 +546,38 @@ def breakers_reset(
     if not breakers.reset(_target(ctx), site_key):
         raise OperatorError(f"no breaker for {site_key!r}", exit_code=3)
     out.print(f"breaker of {site_key} reset: its jobs claim on their next look", highlight=False)
+
+
+@pool_app.command("status")
+def pool_status_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The pool service's task counts and bounds, its dispatch queue, and each task with the jobs it holds."""
+    found = pool.pool_status(_target(ctx))
+    if as_json:
+        _print_json(found)
+        return
+    out.print(
+        f"{found['service']}: desired {found['desired']}, running {found['running']}, pending "
+        f"{found['pending']} (min {found['min']}, max {found['max']}); queue: {found['queue']['waiting']} "
+        f"waiting, {found['queue']['taken']} being taken",
+        highlight=False,
+    )
+    table = Table(title="pool tasks")
+    for column in ("task", "status", "health", "capacity", "started", "protected", "jobs"):
+        table.add_column(column)
+    for task in found["tasks"]:
+        table.add_row(
+            task["taskArn"].rsplit("/", 1)[-1],
+            task["status"] or "",
+            task["health"],
+            task["capacityProvider"] or "",
+            task["startedAt"] or "",
+            "yes" if task["protected"] else "no",
+            ", ".join(task["jobs"]) or "-",
+        )
+    out.print(table)
 
 
 @sessions_app.command("upload")

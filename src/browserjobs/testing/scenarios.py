@@ -398,6 +398,156 @@ def _browser_task_retries(history: list[dict[str, Any]]) -> int:
     return sum(run.retries for run in build_timeline(history).runs if run.name == "RunBrowserTask")
 
 
+def pool_burst(ctx: Context, result: ScenarioResult) -> None:
+    """Six pool jobs at once on a pool scaled to nothing: it scales out, warm browsers run them (four at a
+    time: MaxConcurrentTasks), and it scales back in once the queue and the workers are idle."""
+    cluster, service = _pool(ctx)
+    name = new_id("pool")
+    steps: list[dict[str, Any]] = [
+        {"goto": {"url": f"{ctx.site_url}/slow?seconds=2&name={name}"}},
+        {"extract": {"name": "shop", "fields": {"title": {"selector": "#title"}}}},
+    ]
+    jobs = [ctx.job("pool", steps, dispatch="pool") for _ in range(6)]
+    started = time.monotonic()
+    for job in jobs:
+        ctx.harness.submit(job)
+    records = [ctx.run(job, "pool", result) for job in jobs]
+    result.measurements["six_jobs_seconds"] = round(time.monotonic() - started, 2)
+    statuses = [r["status"] for r in records]
+    result.check("all six SUCCEEDED", statuses == ["SUCCEEDED"] * 6, statuses)
+    tasks = {r.get("taskArn") for r in records}
+    groups = {ctx.harness.task(arn).get("group") for arn in tasks if arn}
+    result.check("on the pool service's tasks", groups == {f"service:{service}"}, groups)
+    result.check("by at most PoolMaxTasks (2) tasks", 1 <= len(tasks) <= 2, len(tasks))
+    histories = [ctx.harness.history(job["jobId"]) for job in jobs]
+    result.check(
+        "dispatched by RunPoolJob, never RunBrowserTask",
+        all(_entered(h, "RunPoolJob") and not _entered(h, "RunBrowserTask") for h in histories),
+    )
+    transitions = len([e for e in histories[0] if e["type"].endswith("StateEntered")])
+    result.measurements["transitions"] = transitions
+    result.check("the successful path takes at most 8 transitions", transitions <= 8, transitions)
+    result.check(
+        "each page loaded once (no job ran twice)", len(_hits(ctx, name)) == 6, len(_hits(ctx, name))
+    )
+    scaled = _scaling(ctx, cluster, service)
+    result.check("scaled out", any("to 1" in a or "to 2" in a for a in scaled), scaled)
+    idle = poll("the pool to scale back in", lambda: _desired(ctx, cluster, service) == 0 or None, 60)
+    result.check("scaled back in to PoolMinTasks (0)", idle)
+
+
+def pool_crash(ctx: Context, result: ScenarioResult) -> None:
+    """A pool task is killed (as by the OOM killer) while its jobs load a page: the crash hook fails their
+    tokens from the task's registry within seconds, and each is retried once on another task."""
+    name = new_id("crash")
+    url = f"{ctx.site_url}/slow?seconds=6&name={name}"
+    jobs = [
+        ctx.job("pool-crash", [{"goto": {"url": url, "timeoutMs": 60000}}], dispatch="pool") for _ in range(2)
+    ]
+    for job in jobs:
+        ctx.harness.submit(job)
+    victim = ctx.registered_task(jobs[0]["jobId"], jobs[0]["lockKey"])
+    others = [ctx.registered_task(job["jobId"], job["lockKey"]) for job in jobs[1:]]
+    on_victim = 1 + others.count(victim)
+    poll("both pages to be loading", lambda: len(_hits(ctx, name)) >= 2 or None, 60)
+    crashed = time.time()
+    ctx.stack.crash_task(victim)
+    records = [ctx.run(job, "pool-crash", result) for job in jobs]
+    statuses = [r["status"] for r in records]
+    result.check("both SUCCEEDED", statuses == ["SUCCEEDED"] * 2, statuses)
+    failed_at = [
+        e["timestamp"].timestamp()
+        for e in ctx.harness.history(jobs[0]["jobId"])
+        if e["type"] == "TaskFailed"
+        and e["taskFailedEventDetails"].get("error") == ErrorName.WORKER_INTERRUPTED
+    ]
+    seconds = round(failed_at[0] - crashed, 2) if failed_at else None
+    result.measurements["crash_to_retry_seconds"] = seconds or -1
+    result.check(
+        "its job failed over within seconds (crash hook)", seconds is not None and seconds < 10, seconds
+    )
+    result.check(
+        "and ran again on another task", records[0].get("taskArn") != victim, records[0].get("taskArn")
+    )
+    loads = len(_hits(ctx, name))
+    result.check(
+        "each attempt loaded its page once", loads == 2 + on_victim, f"{loads} loads, {on_victim} retried"
+    )
+    registry = ctx.harness.client("dynamodb").get_item(
+        TableName=ctx.harness.outputs["LocksTableName"], Key={"pk": {"S": f"worker#{victim}"}}
+    )
+    result.check("the dead task's registry is gone", "Item" not in registry)
+
+
+def pool_spot(ctx: Context, result: ScenarioResult) -> None:
+    """A Spot interruption (SIGTERM, then SIGKILL after 120 s) reaches a pool task running a short and a long
+    job: the short one finishes within the drain (PoolDrainSeconds, 5 s locally), the long one reports
+    Worker.Interrupted and is retried on another task."""
+    short_name, long_name = new_id("short"), new_id("long")
+    short = ctx.job(
+        "spot-short", [{"goto": {"url": f"{ctx.site_url}/slow?seconds=3&name={short_name}"}}], dispatch="pool"
+    )
+    long = ctx.job(
+        "spot-long",
+        [{"goto": {"url": f"{ctx.site_url}/slow?seconds=15&name={long_name}", "timeoutMs": 60000}}],
+        dispatch="pool",
+    )
+    for job in (short, long):
+        ctx.harness.submit(job)
+    victim = ctx.registered_task(long["jobId"], long["lockKey"])
+    short_task = ctx.registered_task(short["jobId"], short["lockKey"])
+    poll("both pages to be loading", lambda: (_hits(ctx, short_name) and _hits(ctx, long_name)) or None, 60)
+    ctx.stack.interrupt_task(victim)
+    long_record = ctx.run(long, "spot-long", result)
+    short_record = ctx.run(short, "spot-short", result)
+    result.check("the long job SUCCEEDED", long_record["status"] == "SUCCEEDED", long_record["status"])
+    interrupted = [
+        e["taskFailedEventDetails"] for e in ctx.harness.history(long["jobId"]) if e["type"] == "TaskFailed"
+    ]
+    result.check(
+        "after one Worker.Interrupted from its draining worker",
+        [d.get("error") for d in interrupted] == [ErrorName.WORKER_INTERRUPTED]
+        and "SIGTERM" in interrupted[0].get("cause", ""),
+        interrupted,
+    )
+    result.check("retried on another task", long_record.get("taskArn") != victim, long_record.get("taskArn"))
+    result.check(
+        "its page loaded once per attempt", len(_hits(ctx, long_name)) == 2, len(_hits(ctx, long_name))
+    )
+    result.check("the short job SUCCEEDED", short_record["status"] == "SUCCEEDED", short_record["status"])
+    if short_task == victim:
+        result.check(
+            "within the drain, on the interrupted task, without a retry",
+            not any(e["type"] == "TaskFailed" for e in ctx.harness.history(short["jobId"])),
+        )
+    stop_code = poll("the task to stop", lambda: ctx.harness.task(victim).get("stopCode"), 60)
+    result.check("the task stopped as a Spot interruption", stop_code == "SpotInterruption", stop_code)
+
+
+def _pool(ctx: Context) -> tuple[str, str]:
+    outputs = ctx.harness.outputs
+    return outputs["ClusterArn"], outputs["PoolServiceName"]
+
+
+def _desired(ctx: Context, cluster: str, service: str) -> int:
+    return ctx.harness.client("ecs").describe_services(cluster=cluster, services=[service])["services"][0][
+        "desiredCount"
+    ]
+
+
+def _scaling(ctx: Context, cluster: str, service: str) -> list[str]:
+    """The pool's scaling activities, as DescribeScalingActivities lists them."""
+    resource = f"service/{cluster.rsplit('/', 1)[-1]}/{service}"
+    activities = ctx.harness.client("application-autoscaling").describe_scaling_activities(
+        ServiceNamespace="ecs", ResourceId=resource
+    )["ScalingActivities"]
+    return [activity["Description"] for activity in activities]
+
+
+def _entered(history: list[dict[str, Any]], state: str) -> bool:
+    return any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in history)
+
+
 def invalid_input(ctx: Context, result: ScenarioResult) -> None:
     job = ctx.job("invalid", [])  # a browse job needs at least one step
     ctx.harness.submit(job)
@@ -428,6 +578,9 @@ SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
     ("ratelimit", "a site answers 429 with Retry-After: 3: the job waits, then succeeds", site_rate_limit),
     ("breaker", "a site is down: its breaker holds eight jobs, lets them go once it is back", site_breaker),
     ("invalid", "invalid input is rejected and recorded", invalid_input),
+    ("pool", "six pool jobs: the pool scales out, runs them in warm browsers, scales back in", pool_burst),
+    ("pool-crash", "a pool task dies with jobs in flight: they fail over within seconds", pool_crash),
+    ("pool-spot", "a Spot interruption: the short job finishes in the drain, the long one moves", pool_spot),
 ]
 
 

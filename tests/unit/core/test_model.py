@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from browserjobs.core.clock import iso_ms, iso_seconds
@@ -36,7 +38,7 @@ def test_dispatch_settings_default_to_tasks_without_a_pool():
     assert (Settings.from_env({}).default_dispatch, Settings.from_env({}).pool_enabled) == ("task", False)
     pool = Settings.from_env({"DEFAULT_DISPATCH": "pool", "POOL_ENABLED": "true"})
     assert (pool.default_dispatch, pool.pool_enabled) == ("pool", True)
-    with pytest.raises(ConfigError, match="DEFAULT_DISPATCH must be one of task|pool, got 'warm'"):
+    with pytest.raises(ConfigError, match=re.escape("DEFAULT_DISPATCH must be one of task|pool, got 'warm'")):
         Settings.from_env({"DEFAULT_DISPATCH": "warm"})
 
 

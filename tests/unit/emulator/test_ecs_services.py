@@ -223,14 +223,12 @@ def scenario_keeps_desired_count_and_replaces_a_killed_task() -> dict[str, Any]:
         victim = first[0]["taskArn"]
         killed_at = time.monotonic()
         local.tasks.crash(victim)
-        replaced = _until(
-            lambda: (
-                [t for t in local.running() if t["taskArn"] != victim]
-                if len(local.running()) == 2 and victim not in [t["taskArn"] for t in local.running()]
-                else None
-            ),
-            "the killed task is replaced",
-        )
+
+        def replaced_in_one_look() -> list[dict[str, Any]] | None:
+            running = local.running()  # one snapshot: the victim may leave between two looks
+            return running if len(running) == 2 and victim not in [t["taskArn"] for t in running] else None
+
+        replaced = _until(replaced_in_one_look, "the killed task is replaced")
         stopped = local.stopped_event(victim) or {}
         return {
             "counts": counts,

@@ -953,38 +953,6 @@ def probe_ecs_service_capacity_provider_strategy() -> Any:
     }
 
 
-def probe_cloudformation_ecs_service_properties() -> Any:
-    """AWS::ECS::Service keeps CapacityProviderStrategy, NetworkConfiguration and a DesiredCount parameter."""
-    ecs = _fargate()
-    properties = {
-        "Cluster": ecs["cluster"],
-        "TaskDefinition": ecs["definition"],
-        "DesiredCount": {"Ref": "Tasks"},
-        "CapacityProviderStrategy": [
-            {"CapacityProvider": "FARGATE", "Base": 1, "Weight": 1},
-            {"CapacityProvider": "FARGATE_SPOT", "Weight": 4},
-        ],
-        "NetworkConfiguration": {
-            "AwsvpcConfiguration": {"Subnets": [ecs["subnet"]], "SecurityGroups": [ecs["group"]]}
-        },
-    }
-    template = {
-        "Parameters": {"Tasks": {"Type": "Number"}},
-        "Resources": {"Pool": {"Type": "AWS::ECS::Service", "Properties": properties}},
-    }
-    _create_stack(template, {"Tasks": "2"})
-    client = _client("ecs")
-    service = client.describe_services(
-        cluster=ecs["cluster"], services=client.list_services(cluster=ecs["cluster"])["serviceArns"]
-    )["services"][0]
-    return {
-        "desiredCount": service["desiredCount"],
-        "strategy": [item["capacityProvider"] for item in service.get("capacityProviderStrategy", [])],
-        "network kept": service.get("networkConfiguration", {}).get("awsvpcConfiguration", {}).get("subnets")
-        == [ecs["subnet"]],
-    }
-
-
 def probe_ecs_service_counts_after_update() -> Any:
     """UpdateService's desiredCount is not a count of running tasks (none run here: no scheduler)."""
     ecs = _fargate()
@@ -1221,10 +1189,6 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "ecs_service_capacity_provider_strategy": (
         {"strategy": [], "launchType": "EC2"},
         {"strategy": ["FARGATE", "FARGATE_SPOT"], "launchType": None},
-    ),
-    "cloudformation_ecs_service_properties": (
-        {"desiredCount": 2, "strategy": [], "network kept": False},
-        {"desiredCount": 2, "strategy": ["FARGATE", "FARGATE_SPOT"], "network kept": True},
     ),
     "ecs_service_counts_after_update": ({"desired": 2, "running": 2}, {"desired": 2, "running": 0}),
     "ecs_task_protection": (

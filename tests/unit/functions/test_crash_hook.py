@@ -157,14 +157,20 @@ def test_a_stopped_pool_task_fails_every_job_it_held_with_worker_interrupted(
     for job_id, job_token in (("job-1", token), ("job-2", second_token)):
         pool_registry.add_job(stack.ddb, stack.locks_table, task_arn, job_id, job_token, int(time.time()))
 
-    result = app("crash_hook").lambda_handler(sample, lambda_context)
+    crash_hook = app("crash_hook")
+    sent: list[dict[str, Any]] = []  # moto's interpreter keeps no cause in the history: read the calls
+    crash_hook.CLIENTS.sfn.meta.events.register(
+        "before-parameter-build.sfn.SendTaskFailure", lambda params, **_: sent.append(params)
+    )
+
+    result = crash_hook.lambda_handler(sample, lambda_context)
 
     assert result["poolJobs"] == {"job-1": "failed", "job-2": "failed"}
     for arn in (execution_arn, second["executionArn"]):
         wait_until_ended(stack, arn)
-        failure = failure_event(stack, arn)
-        assert failure["error"] == "Worker.Interrupted"
-        assert json.loads(failure["cause"])["pool"] is True
+        assert failure_event(stack, arn)["error"] == "Worker.Interrupted"
+    causes = {json.loads(params["cause"])["jobId"]: json.loads(params["cause"]) for params in sent}
+    assert set(causes) == {"job-1", "job-2"} and all(cause["pool"] for cause in causes.values())
     assert pool_registry.held_jobs(stack.ddb, stack.locks_table, task_arn) == {}
 
 

@@ -54,6 +54,7 @@ def test_parameters_and_condition_follow_the_contract():
         "PoolMaxTasks": (0, 0, None),
         "PoolJobsPerTask": (4, 1, 16),
         "PoolRecycleAfterJobs": (50, 1, None),
+        "PoolDrainSeconds": (100, 1, 110),
     }
     for name, (default, minimum, maximum) in expected.items():
         parameter = PARAMETERS[name]
@@ -170,6 +171,7 @@ def test_the_pool_worker_gets_the_worker_environment_and_the_pool_settings():
         "DISPATCH_QUEUE_URL": {"Ref": "DispatchQueue"},
         "POOL_JOBS_PER_TASK": {"Ref": "PoolJobsPerTask"},
         "POOL_RECYCLE_AFTER_JOBS": {"Ref": "PoolRecycleAfterJobs"},
+        "POOL_DRAIN_SECONDS": {"Ref": "PoolDrainSeconds"},
         "POWERTOOLS_SERVICE_NAME": "browserjobs",
         "POWERTOOLS_METRICS_NAMESPACE": "BrowserJobs",
         "STAGE": {"Ref": "Stage"},

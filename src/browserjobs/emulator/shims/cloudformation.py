@@ -21,6 +21,8 @@ from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.stepfunctions.utils import cfn_to_api_tags
 from moto.utilities.utils import get_partition
 
+from browserjobs.emulator.shims.ecs import capacity_provider_strategy
+
 # --- CloudFormation: AWS::StepFunctions::StateMachine --------------------------------------------------
 # moto's CloudFormation creates state machines in the backend that cannot execute them (even with
 # execute_state_machine on), ignores DefinitionSubstitutions, Definition and StateMachineType.
@@ -170,6 +172,10 @@ def shim_cloudformation_ecs_service_properties() -> None:
             if key in properties:
                 setattr(service, attribute, remap_nested_keys(properties[key], pascal_to_camelcase))
         if properties.get("CapacityProviderStrategy"):
+            # base and weight as numbers (parameters arrive as strings): the scheduler places by them
+            service.capacity_provider_strategy = capacity_provider_strategy(
+                properties["CapacityProviderStrategy"]
+            )
             service.launch_type = None
         if properties.get("NetworkConfiguration"):
             # As CreateService does: subnets and security groups that do not exist are refused.

@@ -110,15 +110,14 @@ def shim_ecs_inactive_task_definition() -> None:
     EC2ContainerServiceBackend.run_task = run_task
 
 
-# --- ECS: a service's capacity provider strategy, networking and tags ------------------------------------
+# --- ECS: a service's capacity provider strategy and managed tags ------------------------------------------
 # moto's CreateService ignores capacityProviderStrategy and enableECSManagedTags (and, with neither launch
-# type nor strategy, makes the service EC2), and its AWS::ECS::Service keeps only Cluster, TaskDefinition and
-# DesiredCount. ECS keeps them all and places the service's tasks by them
-# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html,
-# https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-service.html).
+# type nor strategy, makes the service EC2). ECS keeps them and places the service's tasks by them
+# (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html). AWS::ECS::Service's
+# properties: shims/cloudformation.py, shim_cloudformation_ecs_service_properties.
 
 
-def _strategy(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+def capacity_provider_strategy(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     """CapacityProviderStrategy in the API's casing, base and weight as integers (CloudFormation passes
     parameter values as strings)."""
     strategy = []
@@ -134,19 +133,6 @@ def _strategy(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return strategy
 
 
-def _network_from_cloudformation(network: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not network:
-        return None
-    vpc = network.get("AwsvpcConfiguration") or network.get("AwsVpcConfiguration") or {}
-    config: dict[str, Any] = {
-        "subnets": list(vpc.get("Subnets", [])),
-        "securityGroups": list(vpc.get("SecurityGroups", [])),
-    }
-    if "AssignPublicIp" in vpc:
-        config["assignPublicIp"] = vpc["AssignPublicIp"]
-    return {"awsvpcConfiguration": config}
-
-
 def _keep_service_settings(service: Any, strategy: list[dict[str, Any]], managed_tags: bool) -> None:
     service.capacity_provider_strategy = strategy
     service.enable_ecs_managed_tags = managed_tags
@@ -158,7 +144,6 @@ def _keep_service_settings(service: Any, strategy: list[dict[str, Any]], managed
 
 
 def shim_ecs_service_settings() -> None:
-    from moto.ecs.models import Service, TaskDefinition, ecs_backends
     from moto.ecs.responses import EC2ContainerServiceResponse
 
     original_create = EC2ContainerServiceResponse.create_service
@@ -170,36 +155,12 @@ def shim_ecs_service_settings() -> None:
         )
         _keep_service_settings(
             service,
-            _strategy(self._get_param("capacityProviderStrategy")),
+            capacity_provider_strategy(self._get_param("capacityProviderStrategy")),
             bool(self._get_param("enableECSManagedTags")),
         )
         return result
 
-    def create_from_cloudformation_json(
-        cls, resource_name, cloudformation_json, account_id, region_name, **_kw
-    ):
-        properties = cloudformation_json["Properties"]
-        cluster = properties.get("Cluster", "default")
-        definition = properties["TaskDefinition"]
-        strategy = _strategy(properties.get("CapacityProviderStrategy"))
-        tags = [{"key": tag["Key"], "value": tag["Value"]} for tag in properties.get("Tags", [])]
-        service = ecs_backends[account_id][region_name].create_service(
-            getattr(cluster, "name", cluster),
-            resource_name,
-            int(properties.get("DesiredCount", 1)),  # CloudFormation's default is 1
-            task_definition_str=definition.arn if isinstance(definition, TaskDefinition) else definition,
-            tags=tags,
-            launch_type=properties.get("LaunchType") or (None if strategy else "FARGATE"),
-            platform_version=properties.get("PlatformVersion"),
-            propagate_tags=properties.get("PropagateTags", "NONE"),
-            network_configuration=_network_from_cloudformation(properties.get("NetworkConfiguration")),
-        )
-        managed = str(properties.get("EnableECSManagedTags", "false")).lower() == "true"
-        _keep_service_settings(service, strategy, managed)
-        return service
-
     EC2ContainerServiceResponse.create_service = create_service
-    Service.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
 
 
 # --- ECS: a service's running and pending counts ----------------------------------------------------------

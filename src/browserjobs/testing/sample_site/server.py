@@ -1,6 +1,6 @@
 """Serves pages/ on loopback, plus paths that behave badly on purpose.
 
-/slow?seconds=N    the index page after N seconds
+/slow?seconds=N[&name=X]  the index page after N seconds (a named one is counted under /hits/X)
 /hang              never answers (until the client goes away or the site stops)
 /status/<code>     an empty page with that HTTP status (429, 503, ...)
 /flaky/<name>?fail=N&status=503[&retryAfter=S]
@@ -8,7 +8,7 @@
                    `Retry-After: S` when given), later ones the index page; fail=always: every request
                    until /recover/<name>
 /recover/<name>    <name> answers with the index page from now on
-/hits/<name>       the times (epoch seconds) <name> was asked for under /flaky, as JSON
+/hits/<name>       the times (epoch seconds) <name> was asked for under /flaky or /slow, as JSON
 """
 
 from __future__ import annotations
@@ -77,7 +77,10 @@ class _Handler(SimpleHTTPRequestHandler):
             )
             return
         if url.path == "/slow":
-            seconds = min(float(parse_qs(url.query).get("seconds", ["2"])[0]), MAX_SLOW_SECONDS)
+            query = parse_qs(url.query)
+            if "name" in query:
+                self.flaky.hit(query["name"][0])
+            seconds = min(float(query.get("seconds", ["2"])[0]), MAX_SLOW_SECONDS)
             time.sleep(seconds)
             self.path = "/index.html"
         elif url.path == "/hang":
