@@ -7,6 +7,7 @@ import datetime
 import json
 import signal
 import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -188,3 +189,36 @@ def test_the_warm_browser_is_relaunched_after_its_share_of_jobs(server_stack, si
     assert [execution["status"] for execution in executions] == ["SUCCEEDED"] * 3, output
     relaunches = [line for line in logs(output) if "will be relaunched" in line["message"]]
     assert len(relaunches) == 1 and "POOL_RECYCLE_AFTER_JOBS=2" in relaunches[0]["message"]
+
+
+def test_a_message_taken_by_a_worker_killed_in_its_long_poll_comes_back_within_seconds(
+    server_stack, site, pool, tmp_path
+):
+    """A worker killed while long-polling leaves its poll open on the queue's side, which then takes the
+    next message for nobody. The message must come back to another worker within seconds (the receive's
+    own VisibilityTimeout), not after the queue's 60 s: by then the job's heartbeat deadline may be over."""
+    health = tmp_path / "first-health"
+    first = pool.start(POOL_HEALTH_FILE=str(health))
+    poll(health.exists, timeout=60, what="the first worker's receive loop")
+    # The file is written just before each 10 s long poll: half a second later the worker is inside it.
+    poll(lambda: time.time() - health.stat().st_mtime > 0.5, timeout=5, what="the long poll to be under way")
+    first.kill()
+    first.communicate(timeout=PROCESS_TIMEOUT)
+    job_id = server_stack.put_job("browse", {"steps": [{"goto": {"url": site.url("/page?after-kill")}}]})
+    task = server_stack.start_task()
+    pool.dispatch(job_id, task)
+    poll(lambda: _visible(server_stack, pool) == 0, timeout=5, what="the dead worker's open poll to take it")
+
+    second = pool.start()
+
+    execution = server_stack.finished(task, timeout=40)  # the queue's own 60 s visibility would fail this
+    stop(second)
+    assert execution["status"] == "SUCCEEDED"
+
+
+def _visible(server_stack: Stack, pool: Any) -> int:
+    return int(
+        server_stack.client("sqs").get_queue_attributes(
+            QueueUrl=pool.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+    )

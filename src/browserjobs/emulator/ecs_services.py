@@ -329,9 +329,11 @@ _OPERATORS: dict[type, Callable[[Any, Any], Any]] = {
 
 
 def evaluate_expression(expression: str, values: Mapping[str, float]) -> float:
-    """A CloudWatch metric math expression of arithmetic, comparisons and IF(condition, then, else) over
-    the metrics' ids (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html).
-    Division by zero gives no value (ValueError), as metric math drops the point."""
+    """A CloudWatch metric math expression of arithmetic, comparisons, IF(condition, then, else) and
+    FILL(metric, value) over the metrics' ids
+    (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html). Division by
+    zero gives no value (ValueError), as metric math drops the point. FILL replaces missing points: every
+    local metric has its point (LocalMetrics), so it is its first argument."""
 
     def value(node: ast.AST) -> Any:
         if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
@@ -350,6 +352,8 @@ def evaluate_expression(expression: str, values: Mapping[str, float]) -> float:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.upper() == "IF":
             condition, then, otherwise = node.args
             return value(then) if value(condition) else value(otherwise)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.upper() == "FILL":
+            return value(node.args[0])
         raise ValueError(f"metric math the local stack does not evaluate: {ast.dump(node)} in {expression!r}")
 
     return float(value(ast.parse(expression, mode="eval").body))

@@ -56,6 +56,11 @@ from browserjobs.worker.stop import StopFlag
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 10  # SQS long poll; SIGTERM is noticed at once, messages it returns after that are given back
+# How long a received message stays hidden. A worker that dies during its long poll leaves the poll open on
+# SQS's side, which may still take a message for it that nobody receives: the message comes back after
+# this, not after the queue's 60 s, well inside the job's heartbeat deadline. Registering and deleting a
+# message takes well under a second; a slower one delivered twice is caught by its registration.
+RECEIVE_VISIBILITY_SECONDS = 10
 START_SECONDS = 90.0  # the warm browser's first launch
 INTERRUPTED_GRACE_SECONDS = 20.0  # after the drain: interrupted jobs close their browser and report
 HUNG_AFTER_SECONDS = 60  # a job this long past its timeoutSeconds did not stop: the worker is unhealthy
@@ -159,7 +164,10 @@ class PoolWorker:
             messages = (
                 self.aws("sqs")
                 .receive_message(
-                    QueueUrl=self.config.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=POLL_SECONDS
+                    QueueUrl=self.config.queue_url,
+                    MaxNumberOfMessages=count,
+                    WaitTimeSeconds=POLL_SECONDS,
+                    VisibilityTimeout=RECEIVE_VISIBILITY_SECONDS,
                 )
                 .get("Messages", [])
             )

@@ -90,6 +90,22 @@ def test_the_pool_metric_math_is_evaluated() -> None:
         evaluate_expression("__import__('os')", {})
 
 
+def test_the_templates_pool_expression_is_evaluated_locally() -> None:
+    """The expression PoolScalingPolicy tracks (FILL included): a policy the local stack cannot evaluate
+    never scales, and pool jobs would wait for their heartbeat deadline."""
+    from browserjobs.emulator.ecs_services import evaluate_expression
+    from tests.unit.template.test_template import TEMPLATE
+
+    metrics = TEMPLATE["Resources"]["PoolScalingPolicy"]["Properties"][
+        "TargetTrackingScalingPolicyConfiguration"
+    ]["CustomizedMetricSpecification"]["Metrics"]
+    [returned] = [m for m in metrics if m.get("ReturnData", True)]
+    expression = returned["Expression"]["Fn::Sub"].replace("${PoolJobsPerTask}", "4")
+
+    assert evaluate_expression(expression, {"waiting": 4, "running": 0, "tasks": 0}) == 1.0
+    assert evaluate_expression(expression, {"waiting": 3, "running": 5, "tasks": 2}) == 1.0
+
+
 def test_the_scale_in_cooldown_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from browserjobs.emulator.ecs_services import (
         DEFAULT_SCALE_IN_COOLDOWN_SECONDS,
