@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -106,6 +106,32 @@ def task_job_id(task: dict[str, Any]) -> str | None:
     return None
 
 
+def is_service_task(task: dict[str, Any]) -> bool:
+    """A task of the pool service (its jobs come from the dispatch queue, not its overrides)."""
+    return str(task.get("group", "")).startswith("service:")
+
+
+def dispatches(history: list[dict[str, Any]]) -> int:
+    """A pool job's attempts: the dispatch messages its execution sent (RunPoolJob, once per attempt)."""
+    return sum(
+        1
+        for event in history
+        if event["type"] == "TaskScheduled"
+        and event["taskScheduledEventDetails"].get("resource") == "sendMessage.waitForTaskToken"
+    )
+
+
+def double_runs(plan: list[PlannedJob], stores: Stores, loads: Callable[[str], list[float]]) -> list[str]:
+    """Pool jobs whose page was loaded more often than they had attempts: a job run twice by one message."""
+    found = []
+    for job in plan:
+        if job.pool and job.job_id:
+            attempts, loaded = dispatches(stores.histories.get(job.job_id, [])), len(loads(job.job_id))
+            if loaded > attempts:
+                found.append(f"{job.job_id} ({job.role}): {loaded} page loads in {attempts} attempt(s)")
+    return found
+
+
 def reason_of(record: dict[str, Any]) -> str:
     return str((record.get("error") or {}).get("Error") or (record.get("rejection") or {}).get("code") or "")
 
@@ -118,6 +144,7 @@ class Findings:
     duplicated: list[str] = field(default_factory=list)
     strays: list[str] = field(default_factory=list)
     double_claims: list[str] = field(default_factory=list)
+    double_runs: list[str] = field(default_factory=list)
     capacity_violations: list[str] = field(default_factory=list)
     rate_violations: list[str] = field(default_factory=list)
     leaked_leases: list[str] = field(default_factory=list)
@@ -133,6 +160,7 @@ class Findings:
             "duplicated": self.duplicated,
             "not submitted": self.strays,
             "double claims": self.double_claims,
+            "double runs": self.double_runs,
             "capacity violations": self.capacity_violations,
             "rate violations": self.rate_violations,
             "leaked locks/slots": self.leaked_leases,
@@ -156,7 +184,8 @@ def audit(plan: list[PlannedJob], stores: Stores) -> Findings:
         findings.strays.append(f"{stores.intake_dead_letters} message(s) in the intake DLQ")
     findings.figures.update(
         executions=len(stores.executions),
-        tasks=len(stores.tasks),
+        tasks=len([t for t in stores.tasks if not is_service_task(t)]),
+        pool_tasks=len([t for t in stores.tasks if is_service_task(t)]),
         dead_letters=len(stores.dead_letters),
         claims=sum(1 for r in stores.records.values() if r.get("claimedAt")),
         throttled_claims=_claim_outcomes(stores.histories)["THROTTLED"],
@@ -175,7 +204,7 @@ def _account(plan: list[PlannedJob], stores: Stores, findings: Findings) -> None
     """Every submitted job exactly once: one terminal record, one execution (none for invalid input),
     the tasks its fault implies, and a DLQ message exactly when it failed or timed out."""
     executions = Counter(e["name"] for e in stores.executions)
-    tasks = Counter(task_job_id(t) for t in stores.tasks)
+    tasks = Counter(task_job_id(t) for t in stores.tasks if not is_service_task(t))
     letters: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for letter in stores.dead_letters:
         letters[str(letter.get("jobId"))].append(letter)
@@ -203,10 +232,10 @@ def _account(plan: list[PlannedJob], stores: Stores, findings: Findings) -> None
             findings.unexpected.append(f"{job_id}: REJECTED without a reason")
         if executions[job_id] != int(job.runs):
             findings.duplicated.append(f"{job_id} ({job.role}): {executions[job_id]} executions")
-        if tasks[job_id] not in expected.tasks:
-            findings.duplicated.append(
-                f"{job_id} ({job.role}): {tasks[job_id]} tasks, expected {set(expected.tasks)}"
-            )
+        ran = dispatches(stores.histories.get(job_id, [])) if job.pool else tasks[job_id]
+        if ran not in expected.tasks:
+            what = "attempts" if job.pool else "tasks"
+            findings.duplicated.append(f"{job_id} ({job.role}): {ran} {what}, expected {set(expected.tasks)}")
         mine = letters.get(job_id, [])
         if expected.dead_letter and not mine:
             findings.lost.append(f"{job_id} ({job.role}): {status} but not in the DLQ")

@@ -2,7 +2,8 @@
 JobsTable (status, and the task ARN its worker registers) and hit at a random moment once it is there.
 
 SIGKILL and SIGSTOP go through the local stack's own fault hooks (crash_task, freeze_task); the Spot
-notice is a SIGTERM to the worker process found in the OS process table; aborts are StopExecution.
+notice is a SIGTERM to the worker process found in the OS process table (a pool task's: interrupt_task,
+SIGTERM then SIGKILL after its stop timeout, replaced by its service); aborts are StopExecution.
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ class FaultInjector:
             Role.ABORT_WAITING: lambda: self._abort(watch, record, "RUNNING"),
             Role.SPOT_ONCE: lambda: self._spot(watch, task),
             Role.SPOT_TWICE: lambda: self._spot(watch, task),
+            Role.POOL_CRASH: lambda: self._hit(watch, task, "SIGKILL of a pool task", self._stack.crash_task),
+            Role.POOL_SPOT: lambda: self._hit(
+                watch, task, "Spot interruption of a pool task", self._stack.interrupt_task
+            ),
         }
         actions[role]()
 

@@ -62,9 +62,16 @@ class Role(StrEnum):
     SPOT_ONCE = "SIGTERM once (retried)"
     SPOT_TWICE = "SIGTERM twice (retry spent)"
     SITE_OUTAGE = "site down, then back (breaker)"
+    POOL = "pool (warm worker)"
+    POOL_CRASH = "pool task SIGKILL (crash hook)"
+    POOL_SPOT = "pool task SIGTERM (drain, then retried)"
 
 
+# Pool jobs (dispatch: pool) run on the local pool service's tasks, several on one task.
+POOL_ROLES = frozenset({Role.POOL, Role.POOL_CRASH, Role.POOL_SPOT})
 FAULTS = (
+    Role.POOL_CRASH,
+    Role.POOL_SPOT,
     Role.CRASH,
     Role.HANG,
     Role.ABORT_RUNNING,
@@ -91,6 +98,10 @@ class Outcome:
 
 
 SUCCESS = {"SUCCEEDED": Outcome()}
+POOL_OUTCOMES = {
+    "SUCCEEDED": Outcome(tasks=frozenset({1, 2})),
+    "FAILED": Outcome(frozenset({"Worker.Interrupted"}), dead_letter=True, tasks=frozenset({2})),
+}
 EXPECTED: dict[Role, dict[str, Outcome]] = {
     Role.PLAIN: SUCCESS,
     Role.DUPLICATE_MESSAGE: SUCCESS,
@@ -118,6 +129,11 @@ EXPECTED: dict[Role, dict[str, Outcome]] = {
     },
     # Retried 503s, tasks that found the breaker open and went back to their claim, then the load that works.
     Role.SITE_OUTAGE: {"SUCCEEDED": Outcome(tasks=frozenset(range(1, 40)))},
+    # For pool jobs `tasks` counts dispatch messages (attempts). A fault on a pool task reaches every job it
+    # holds: each is failed with Worker.Interrupted and retried once elsewhere; one hit twice fails.
+    Role.POOL: POOL_OUTCOMES,
+    Role.POOL_CRASH: {**POOL_OUTCOMES, "SUCCEEDED": Outcome(tasks=frozenset({2}))},
+    Role.POOL_SPOT: {**POOL_OUTCOMES, "SUCCEEDED": Outcome(tasks=frozenset({2}))},
 }
 
 
@@ -138,6 +154,10 @@ class PlannedJob:
         if self.role is Role.INVALID:
             return {"REJECTED": Outcome(frozenset({self.rejection_code or ""}), tasks=frozenset({0}))}
         return EXPECTED[self.role]
+
+    @property
+    def pool(self) -> bool:
+        return self.role in POOL_ROLES
 
     @property
     def runs(self) -> bool:
@@ -211,6 +231,9 @@ SHARES = {
     Role.SPOT_ONCE: (1, 40),
     Role.SPOT_TWICE: (1, 40),
     Role.SITE_OUTAGE: (3, 10),
+    Role.POOL: (4, 10),
+    Role.POOL_CRASH: (1, 40),
+    Role.POOL_SPOT: (1, 40),
 }
 
 
@@ -262,12 +285,17 @@ def make_plan(size: int, seed: int, site_url: str) -> list[PlannedJob]:
                 job["params"]["steps"][0]["goto"]["url"] = f"{site_url}/slow?seconds=30"
             if role is Role.REJECT_ON_CONFLICT:
                 job["onConflict"] = "reject"
+            if role in POOL_ROLES:
+                job["dispatch"] = "pool"
             if role is Role.SITE_OUTAGE:
                 job["siteKey"] = outage_site(run)
                 job["params"]["steps"][0]["goto"]["url"] = (
                     f"{site_url}/flaky/{outage_site(run)}?fail={OUTAGE_FAILED_LOADS}&status=503"
                 )
             job_id: str | None = f"{run}-{role.name.lower().replace('_', '-')}-{index}"
+            if role in POOL_ROLES:  # its loads are counted by name: at most one per attempt
+                seconds = SLOW_PAGE_SECONDS if role in FAULTS else 1
+                job["params"]["steps"][0]["goto"]["url"] = f"{site_url}/slow?seconds={seconds}&name={job_id}"
             if role is Role.DUPLICATE_DERIVED:
                 job_id = None  # intake derives it from the message id
             else:

@@ -18,7 +18,7 @@ from browserjobs.emulator.stack import LocalStack
 from browserjobs.testing.harness import Deadline, Harness, poll
 from browserjobs.testing.sample_site.server import SampleSite
 
-from .audit import TERMINAL, Findings, Stores, audit, job_timeline, worker_overlap_seconds
+from .audit import TERMINAL, Findings, Stores, audit, double_runs, job_timeline, worker_overlap_seconds
 from .deliver import Deliverer
 from .faults import FaultInjector
 from .plan import AWS_FAULTS, PARAMETERS, PlannedJob, make_plan, outage_site
@@ -169,6 +169,7 @@ def run(
             problems.append(str(error))
         stores = Stores.read(harness, endpoint)
         findings = audit(plan, stores)
+        findings.double_runs = double_runs(plan, stores, site.loads)
         findings.figures["outage_site_loads"] = len(site.loads(outage_site(f"chaos{seed}")))
         findings.figures["worker_overlap_seconds"] = round(
             worker_overlap_seconds(stores.tasks, {job.job_id: job for job in plan if job.job_id}), 2

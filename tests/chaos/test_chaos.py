@@ -46,6 +46,8 @@ def test_every_job_is_accounted_for_once_and_no_invariant_breaks(
     assert {"SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED"} <= set(report.findings.outcomes)
     assert report.findings.figures["throttled_claims"] > 0, "no claim was ever throttled: rates untested"
     assert report.findings.figures["at_capacity_claims"] > 0, "never at capacity: the cap is untested"
+    # Pool jobs ran on the pool service's tasks, which scaled back in (no task left RUNNING: audited).
+    assert report.findings.figures["pool_tasks"] > 0, "no pool task ran: the pool is untested"
     assert roles.count(Role.INVALID) >= 4
     # The site that went down: its failed loads, then exactly one good load per job (the audit saw them all
     # SUCCEEDED); while its breaker was open, no other load reached it.

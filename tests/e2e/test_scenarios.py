@@ -35,6 +35,9 @@ NOT_EXERCISED_HERE = {
     ("IntakeFunctionRole", "sqs:SendMessage"): "Lambda's dead-letter queue: async invokes that fail 3 times",
     ("TaskRole", "Sessions"): "site sessions: no scenario logs in to a site",
     ("TaskRole", "SessionState"): "site session state: no scenario logs in to a site",
+    ("PoolTaskRole", "Sessions"): "site sessions: no scenario logs in to a site",
+    ("PoolTaskRole", "SessionState"): "site session state: no scenario logs in to a site",
+    ("PoolTaskRole", "SiteCredentialsUnderTheStackPrefix"): "site credentials: no scenario logs in to a site",
 }
 
 

@@ -17,7 +17,8 @@ RATE = {"RateBurst": "2", "RateLimitPerMinute": "12"}
 SECONDS_PER_TOKEN = 5
 # A task's heartbeat deadline is heartbeatSeconds + this (the Fargate start), as a parameter of the stack.
 TASK_START_GRACE_SECONDS = 4
-PARAMETERS = {**RATE, "TaskStartGraceSeconds": str(TASK_START_GRACE_SECONDS)}
+# One warm pool task: a pool job's heartbeat deadline has no room for a scale-out from nothing.
+PARAMETERS = {**RATE, "TaskStartGraceSeconds": str(TASK_START_GRACE_SECONDS), "PoolMinTasks": "1"}
 
 
 @pytest.fixture(scope="package")

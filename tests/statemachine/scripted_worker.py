@@ -3,7 +3,7 @@
 Started by the local stack's ECS runner exactly like the real worker (same environment: TASK_TOKEN,
 JOB_ID, HEARTBEAT_SECONDS, the tables, TASK_ARN), it reads the job record and follows `meta.script`:
 
-  succeed           register the task, heartbeat once, SendTaskSuccess
+  succeed           register the task (on lock and record), heartbeat once, SendTaskSuccess
   fail:<Error>      register the task, SendTaskFailure with that error
   fail-nocause:<E>  register the task, SendTaskFailure with that error and no cause at all
   fail-first:<N>:<E>  the first N attempts of the task (STATE_RETRY_COUNT < N) fail with that error, then
@@ -93,6 +93,12 @@ def run(token: str, job_id: str, heartbeat: float, retry_count: int, entered: st
         UpdateExpression="SET taskArn = :task",
         ConditionExpression="jobId = :job",
         ExpressionAttributeValues={":task": {"S": os.environ["TASK_ARN"]}, ":job": {"S": job_id}},
+    )
+    ddb.update_item(  # as the real worker's registration does (browserjobs.worker.jobs.register_task)
+        TableName=os.environ["JOBS_TABLE"],
+        Key={"jobId": {"S": job_id}},
+        UpdateExpression="SET taskArn = :task",
+        ExpressionAttributeValues={":task": {"S": os.environ["TASK_ARN"]}},
     )
     print(f"scripted worker: job {job_id} runs {script!r}", flush=True)
     name, _, argument = script.partition(":")

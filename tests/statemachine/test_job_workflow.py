@@ -275,6 +275,59 @@ def test_duplicate_delivery_starts_one_execution(harness: Harness) -> None:
     assert [e["name"] for e in executions["executions"]].count(spec["jobId"]) == 1
 
 
+def pool_messages(harness: Harness, job_id: str) -> int:
+    """How many dispatch messages the workflow sent for the job (one per attempt of RunPoolJob)."""
+    return sum(
+        1
+        for e in harness.history(job_id)
+        if e["type"] == "TaskScheduled"
+        and e["taskScheduledEventDetails"]["resource"] == "sendMessage.waitForTaskToken"
+    )
+
+
+def test_a_pool_job_takes_the_successful_path_through_the_dispatch_queue(harness: Harness) -> None:
+    spec = job("succeed", dispatch="pool")
+    record, execution = run(harness, spec)
+    assert execution["status"] == "SUCCEEDED" and record["status"] == "SUCCEEDED"
+    assert states_entered(harness, spec["jobId"]) == [
+        "CheckLock",
+        "LockFound",
+        "Claim",
+        "ClaimOutcome",
+        "RunPoolJob",
+        "ReleaseAndRecordSuccess",
+        "Succeeded",
+    ]
+    assert (pool_messages(harness, spec["jobId"]), task_attempts(harness, spec["jobId"])) == (1, 0)
+    assert harness.task(record["taskArn"])["group"].startswith("service:")  # a worker of the pool service
+    assert_released(harness, spec["lockKey"])
+
+
+def test_a_pool_job_that_stops_heartbeating_times_out_without_stopping_the_shared_task(
+    harness: Harness,
+) -> None:
+    """Other jobs run on a pool task: a timeout releases the claim and leaves the task to the worker's own
+    cancellation (its next heartbeat is refused) and health check."""
+    spec = job("hang", dispatch="pool", heartbeatSeconds=2, timeoutSeconds=60)
+    record, execution = run(harness, spec)
+    assert execution["status"] == "FAILED" and record["status"] == "TIMED_OUT"
+    assert record["error"]["Error"] == "States.HeartbeatTimeout"
+    entered = states_entered(harness, spec["jobId"])
+    assert "MarkTimedOut" in entered and "ReleaseAndRecordFailure" in entered
+    assert not {"FindTask", "StopTask"} & set(entered)
+    assert harness.task(record["taskArn"])["lastStatus"] == "RUNNING"
+    assert harness.dead_letters(spec["jobId"], 10)["status"] == "TIMED_OUT"
+    assert_released(harness, spec["lockKey"])
+
+
+def test_a_pool_job_is_retried_by_class_as_a_task_job_is(harness: Harness) -> None:
+    spec = job("fail-first:1:Site.ServerError", dispatch="pool")
+    record, _ = run(harness, spec)
+    assert record["status"] == "SUCCEEDED"
+    assert json.loads(record["summary"])["attempt"] == 1
+    assert pool_messages(harness, spec["jobId"]) == 2  # each retry is a new message, for any worker
+
+
 def test_status_change_events_reach_the_cleanup_rule(harness: Harness, stack: Any) -> None:
     """An execution aborted from outside the workflow is cleaned up by the EventBridge rule's function."""
     spec = job("work:40")
