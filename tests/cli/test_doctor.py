@@ -45,6 +45,10 @@ def test_the_quota_must_cover_every_concurrent_task():
     assert doctor.quota_decision(4, 4, 1024)[0] == doctor.OK
     status, evidence = doctor.quota_decision(6, 4, 2048)
     assert status == doctor.NOK and "8 vCPU" in evidence
+    # The pool's tasks count too, at PoolMaxTasks, as on demand (an upper bound).
+    assert doctor.required_vcpus(4, 1024, 2) == 6
+    status, evidence = doctor.quota_decision(5, 4, 1024, 2)
+    assert status == doctor.NOK and "PoolMaxTasks 2" in evidence and "= 6 vCPU" in evidence
 
 
 @pytest.mark.unit
@@ -331,17 +335,18 @@ def test_a_nat_gateway_route_gives_the_tasks_a_way_to_ecr(local_stack):
 
 @pytest.mark.e2e
 def test_the_fargate_quota_must_cover_every_concurrent_task(local_stack):
-    # The local account's Fargate On-Demand vCPU quota is 6 (servicequotas shim); 4 tasks of 4 vCPU
-    # (a revision the workflow would run) need 16.
+    # The local account's Fargate On-Demand vCPU quota is 6 (servicequotas shim); 4 per-job tasks and 2
+    # pool tasks (MaxConcurrentTasks and PoolMaxTasks locally) of 4 vCPU (a revision the workflow would run)
+    # need 24.
     quotas = client(local_stack, "service-quotas")
     with worker_revision(local_stack, cpu="4096", memory="8192"):
         check = results(local_stack)[1]["fargate-quota"]
         assert check["status"] == "NOK" and "quota 6;" in check["evidence"]
-        assert "= 16 vCPU" in check["evidence"]
+        assert "= 24 vCPU" in check["evidence"]
         # API_RequestServiceQuotaIncrease: the local account's request is approved at once
-        quotas.request_service_quota_increase(ServiceCode="fargate", QuotaCode="L-3032A538", DesiredValue=16)
+        quotas.request_service_quota_increase(ServiceCode="fargate", QuotaCode="L-3032A538", DesiredValue=24)
         check = results(local_stack)[1]["fargate-quota"]
-        assert check["status"] == "OK" and "quota 16;" in check["evidence"], check
+        assert check["status"] == "OK" and "quota 24;" in check["evidence"], check
     assert status_of(local_stack, "fargate-quota") == "OK"
 
 

@@ -58,14 +58,19 @@ def leaked_credentials(variables: dict[str, Any]) -> list[str]:
     )
 
 
-def required_vcpus(max_concurrent_tasks: int, task_cpu_units: int) -> float:
-    return max_concurrent_tasks * task_cpu_units / 1024
+def required_vcpus(max_concurrent_tasks: int, task_cpu_units: int, pool_max_tasks: int = 0) -> float:
+    """Per-job tasks at MaxConcurrentTasks, plus the pool at PoolMaxTasks, all counted as on demand (an
+    upper bound: on X86_64 most pool tasks run on Spot, whose vCPU quota is another one)."""
+    return (max_concurrent_tasks + pool_max_tasks) * task_cpu_units / 1024
 
 
-def quota_decision(quota: float, max_concurrent_tasks: int, task_cpu_units: int) -> tuple[str, str]:
-    needed = required_vcpus(max_concurrent_tasks, task_cpu_units)
+def quota_decision(
+    quota: float, max_concurrent_tasks: int, task_cpu_units: int, pool_max_tasks: int = 0
+) -> tuple[str, str]:
+    needed = required_vcpus(max_concurrent_tasks, task_cpu_units, pool_max_tasks)
+    pool = f" + PoolMaxTasks {pool_max_tasks}" if pool_max_tasks else ""
     evidence = (
-        f"Fargate On-Demand vCPU quota {quota:g}; MaxConcurrentTasks {max_concurrent_tasks} x "
+        f"Fargate On-Demand vCPU quota {quota:g}; (MaxConcurrentTasks {max_concurrent_tasks}{pool}) x "
         f"{task_cpu_units / 1024:g} vCPU per task = {needed:g} vCPU"
     )
     return (OK if quota >= needed else NOK), evidence
@@ -410,24 +415,26 @@ def check_table_pitr(stack: Stack) -> CheckResult:
 def check_fargate_quota(stack: Stack) -> CheckResult:
     fix = (
         "request an increase of 'Fargate On-Demand vCPU resource count' (L-3032A538) in Service Quotas, "
-        "or lower MaxConcurrentTasks"
+        "or lower MaxConcurrentTasks (or PoolMaxTasks)"
     )
     max_tasks = int(stack.parameters.get("MaxConcurrentTasks", "0") or 0)
+    pool_tasks = int(stack.parameters.get("PoolMaxTasks", "0") or 0)
     cpu = int(stack.task_definition.get("cpu") or stack.parameters.get("WorkerCpu") or 1024)
     service, code = FARGATE_VCPU_QUOTA
     try:
         quota = stack.client("service-quotas").get_service_quota(ServiceCode=service, QuotaCode=code)
     except API_ERRORS as error:
-        needed = required_vcpus(max_tasks, cpu)
+        needed = required_vcpus(max_tasks, cpu, pool_tasks)
         return CheckResult(
             "fargate-quota",
             TODO,
-            f"needs {needed:g} vCPU (MaxConcurrentTasks {max_tasks} x {cpu / 1024:g}); the quota could not "
+            f"needs {needed:g} vCPU ((MaxConcurrentTasks {max_tasks} + PoolMaxTasks {pool_tasks}) x "
+            f"{cpu / 1024:g}); the quota could not "
             f"be read here ({_error(error)}): on AWS, aws service-quotas get-service-quota "
             f"--service-code {service} --quota-code {code}",
             fix,
         )
-    status, evidence = quota_decision(float(quota["Quota"]["Value"]), max_tasks, cpu)
+    status, evidence = quota_decision(float(quota["Quota"]["Value"]), max_tasks, cpu, pool_tasks)
     return CheckResult("fargate-quota", status, evidence, fix)
 
 

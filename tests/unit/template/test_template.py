@@ -367,3 +367,15 @@ def test_every_configured_stack_name_deploys_and_make_deploy_checks_first():
     assert {env: found for env, found in refused.items() if found} == {}
     deploy = re.search(r"^deploy:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert deploy and "browserjobs.core.stack_names" in deploy.group(1).split("sam deploy")[0]
+
+
+def test_the_dashboard_body_is_json_whose_every_placeholder_is_defined():
+    """CloudFormation substitutes the body and CloudWatch rejects a dashboard whose JSON does not parse
+    (PutDashboard, DashboardInvalidInputError); a name Fn::Sub cannot resolve fails the deploy."""
+    body, variables = TEMPLATE["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    known = set(TEMPLATE["Resources"]) | set(TEMPLATE["Parameters"]) | set(variables)
+    names = set(re.findall(r"\$\{([\w:.]+)\}", body))
+    assert {name for name in names if not name.startswith("AWS::")} <= known
+    rendered = re.sub(r"\$\{[\w:.]+\}", "x", body)
+    widgets = json.loads(rendered)["widgets"]
+    assert any("Warm pool" in widget["properties"]["title"] for widget in widgets)
