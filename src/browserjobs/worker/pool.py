@@ -202,8 +202,7 @@ class PoolWorker:
                 )
                 self._delete(message)
                 return
-        if not self._token_open(dispatch):
-            self._delete(message)
+        if not self._token_open(dispatch, message):
             return
         stop = StopFlag()
         entry = _Running(dispatch, stop, hung_at=math.inf)
@@ -220,8 +219,9 @@ class PoolWorker:
         self._protect()
         entry.thread.start()
 
-    def _token_open(self, dispatch: Dispatch) -> bool:
-        """An attempt whose token is closed (timed out, failed by the crash hook) must not run."""
+    def _token_open(self, dispatch: Dispatch, message: dict[str, Any]) -> bool:
+        """An attempt whose token is closed (timed out, failed by the crash hook) must not run: its message
+        is deleted. A heartbeat that fails otherwise leaves the message to come back in a few seconds."""
         try:
             self.aws("stepfunctions").send_task_heartbeat(taskToken=dispatch.task_token)
         except ClientError as error:
@@ -232,8 +232,13 @@ class PoolWorker:
                     error_code(error),
                     dispatch.message_id,
                 )
+                self._delete(message)
                 return False
-            raise
+            logger.warning("job %s not taken (heartbeat: %s); its message comes back", dispatch.job_id, error)
+            return False
+        except BotoCoreError as error:
+            logger.warning("job %s not taken (heartbeat: %s); its message comes back", dispatch.job_id, error)
+            return False
         return True
 
     def _admit(self, dispatch: Dispatch, message: dict[str, Any]) -> Job | None:
