@@ -58,7 +58,8 @@ def _quiet(bs: BenchStack) -> Counter[str]:
     ecs, cluster = bs.harness.client("ecs"), bs.harness.outputs["ClusterArn"]
 
     def quiet() -> list[Counter[str]] | None:  # in a list: an empty Counter is falsy
-        if bs.stack.tasks.running():
+        # The warm pool's task (PoolMinTasks 1 here) runs throughout: only per-job tasks must have ended.
+        if any(not str(task.group or "").startswith("service:") for task in bs.stack.tasks.running()):
             return None
         stopped = sum(
             len(page["taskArns"])

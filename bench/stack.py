@@ -19,10 +19,14 @@ from browserjobs.testing.sample_site.server import SampleSite
 # Two tokens, then one every five seconds per rate key: a third job on one key is throttled for <= 5 s.
 # Sixteen slots, so that the 16-key throughput run measures the pipeline rather than the capacity cap.
 # The pool (bench/dispatch.py): one warm task before the first job, 16 job slots in two tasks at most.
+# Local tasks start in about a second: a 5 s start grace on the heartbeat deadline (TaskStartGraceSeconds,
+# 90 s by default, for Fargate) keeps a hung worker's detection (bench/failure.py) about the heartbeat.
+TASK_START_GRACE_SECONDS = 5
 PARAMETERS = {
     "RateBurst": "2",
     "RateLimitPerMinute": "12",
     "MaxConcurrentTasks": "16",
+    "TaskStartGraceSeconds": str(TASK_START_GRACE_SECONDS),
     "PoolMinTasks": "1",
     "PoolMaxTasks": "2",
     "PoolJobsPerTask": "8",
