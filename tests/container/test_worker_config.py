@@ -25,7 +25,12 @@ class _Metadata:
 
     def __init__(self, pull_started_at: str) -> None:
         body = json.dumps(
-            {"TaskARN": METADATA_ARN, "PullStartedAt": pull_started_at, "KnownStatus": "RUNNING"}
+            {
+                "TaskARN": METADATA_ARN,
+                "PullStartedAt": pull_started_at,
+                "KnownStatus": "RUNNING",
+                "Limits": {"CPU": 1, "Memory": 2048},
+            }
         )
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,6 +56,7 @@ def test_the_task_arn_and_start_come_from_the_metadata_endpoint():
         metadata.server.shutdown()
     assert identity.task_arn == METADATA_ARN
     assert identity.started_at == datetime(2026, 11, 22, 4, 0, 6, 202617, tzinfo=UTC).timestamp()
+    assert identity.memory_limit_mb == 2048  # task-metadata-endpoint-v4-fargate.html, Limits
 
 
 def test_without_an_endpoint_the_local_task_arn_is_used_and_an_unreachable_one_costs_little():

@@ -20,6 +20,7 @@ TIMEOUT_SECONDS = 2.0
 class TaskIdentity:
     task_arn: str | None
     started_at: float | None  # epoch seconds: when ECS began this task (image pull), else None
+    memory_limit_mb: int | None = None  # the task's memory (Limits.Memory), where the endpoint gives it
 
 
 def task_identity(metadata_uri: str | None, fallback_arn: str | None) -> TaskIdentity:
@@ -31,7 +32,12 @@ def task_identity(metadata_uri: str | None, fallback_arn: str | None) -> TaskIde
     started_at = epoch_seconds(pulled) if pulled else None
     if pulled and started_at is None:
         logger.warning("unreadable PullStartedAt %r", pulled)
-    return TaskIdentity(document.get("TaskARN") or fallback_arn, started_at)
+    memory = (document.get("Limits") or {}).get("Memory")
+    return TaskIdentity(
+        document.get("TaskARN") or fallback_arn,
+        started_at,
+        int(memory) if isinstance(memory, int | float) else None,
+    )
 
 
 def _fetch(url: str) -> dict:

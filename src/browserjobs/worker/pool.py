@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +81,17 @@ def main() -> int:
     if not identity.task_arn:
         logger.error("cannot start: no task ARN (no ECS metadata endpoint, no TASK_ARN)")
         return ExitCode.CONFIG_ERROR
-    worker = PoolWorker(config, AwsClients(), identity.task_arn)
+    ceiling = memory_ceiling_mb(config.memory_ceiling_mb, identity.memory_limit_mb)
+    worker = PoolWorker(replace(config, memory_ceiling_mb=ceiling), AwsClients(), identity.task_arn)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, _frame: worker.drain(signal.Signals(number).name))
     return worker.serve()
+
+
+def memory_ceiling_mb(configured: int, task_limit_mb: int | None) -> int:
+    """POOL_MEMORY_CEILING_MB, else three quarters of the task's memory (the task metadata's Limits.Memory):
+    a browser relaunched there leaves room for the jobs still running in the old one. 0: no ceiling."""
+    return configured or (task_limit_mb * 3 // 4 if task_limit_mb else 0)
 
 
 @dataclass

@@ -74,6 +74,14 @@ def test_a_malformed_dispatch_message_is_refused_with_the_reason(bad):
         Dispatch.from_message({"MessageId": "m", "ReceiptHandle": "r", **bad})
 
 
+def test_the_memory_ceiling_defaults_to_three_quarters_of_the_task():
+    from browserjobs.worker.pool import memory_ceiling_mb
+
+    assert memory_ceiling_mb(0, 2048) == 1536
+    assert memory_ceiling_mb(1000, 2048) == 1000  # POOL_MEMORY_CEILING_MB wins
+    assert memory_ceiling_mb(0, None) == 0  # no limit known (a local run): no ceiling
+
+
 def test_the_health_check_fails_on_a_missing_or_stale_file(tmp_path):
     path = tmp_path / "pool-health"
     assert "no health file" in (check(str(path), 1000.0) or "")
