@@ -46,7 +46,8 @@ def latency_once(bs: BenchStack, mode: str) -> dict[str, float]:
 
 
 def _result(bs: BenchStack, record: dict[str, Any]) -> dict[str, Any]:
-    bucket, key = record["resultUri"].removeprefix("s3://").split("/", 1)
+    """The job's result.json, from the summary its worker sent (docs/CONTRACTS.md, SendTaskSuccess)."""
+    bucket, key = json.loads(record["summary"])["resultUri"].removeprefix("s3://").split("/", 1)
     return json.loads(bs.harness.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 

@@ -21,7 +21,8 @@ JOB_ID, HEARTBEAT_SECONDS, the tables, TASK_ARN), it reads the job record and fo
 
 With WORKER_MODE=pool (a task of the pool service) it takes its jobs from DISPATCH_QUEUE_URL instead, each
 on a thread of its own, after writing the job's token into the task's registry as the real pool worker
-does; `crash` then ends the whole task (every job it holds), `hang` leaves that job's thread waiting.
+does, and keeps its health file fresh for the container's health check; `crash` then ends the whole task
+(every job it holds), `hang` leaves that job's thread waiting (the task stays healthy).
 """
 
 from __future__ import annotations
@@ -32,10 +33,12 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import boto3
 
 from browserjobs.core import pool_registry, site_health
+from browserjobs.worker.pool_config import health_file
 
 
 def main() -> int:
@@ -53,6 +56,7 @@ def main() -> int:
 def pool() -> int:
     sqs, ddb = boto3.client("sqs"), boto3.client("dynamodb")
     queue, task_arn = os.environ["DISPATCH_QUEUE_URL"], os.environ["TASK_ARN"]
+    threading.Thread(target=healthy, daemon=True).start()
     print(f"scripted pool worker on {queue}", flush=True)
     while True:
         for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
@@ -70,6 +74,15 @@ def pool() -> int:
                 int(body["retryCount"]),
             )
             threading.Thread(target=pooled, args=(*args, body["stateEnteredTime"]), daemon=True).start()
+
+
+def healthy() -> None:
+    """The health file the container's health check reads, as the real pool worker writes it."""
+    path = Path(health_file(os.environ))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path.write_text(str(time.time()))
+        time.sleep(1)  # the file's refresh interval, not a wait for a condition
 
 
 def pooled(token: str, job_id: str, heartbeat: float, retry_count: int, entered: str) -> None:

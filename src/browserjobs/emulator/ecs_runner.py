@@ -43,6 +43,7 @@ from browserjobs.core.project import project_dir
 from browserjobs.emulator.access import ENFORCER
 from browserjobs.emulator.ecs_agent import STATE_PATH, TaskProtectionAgent
 from browserjobs.emulator.faults import SPOT_INTERRUPTION_REASON
+from browserjobs.emulator.health_checks import HealthCheck, configured_interval_seconds, watch
 from browserjobs.emulator.processes import Launcher, LogSink
 from browserjobs.emulator.settings import HOST, IMPORT_ROOT, client_environment, worker_chromium
 
@@ -226,6 +227,8 @@ class TaskRunner:
         task.last_status = "PROVISIONING"
         task.containers[0].last_status = "PENDING"
         task.containers[0].exitCode = None  # moto starts it at 0; ECS has none until the container exits
+        # moto says HEALTHY; ECS says UNKNOWN until a health check has run, or when there is none.
+        task.health_status = "UNKNOWN"
         entry = RunningTask(task=task, scratch=scratch)
         with self._lock:
             self._tasks[task.task_arn] = entry
@@ -275,6 +278,13 @@ class TaskRunner:
         definition = task._backend.describe_task_definition(task.task_definition_arn)
         container = definition.container_definitions[0]
         env = self._environment(entry, definition, container)
+        check = (
+            HealthCheck.from_definition(container["healthCheck"], configured_interval_seconds())
+            if container.get("healthCheck")
+            else None
+        )
+        if check is not None:
+            env["POOL_HEALTH_STALE_SECONDS"] = check.stale_seconds()  # the local clock of the check
         with entry.status_lock:
             if entry.stop_requested:
                 launched = False
@@ -302,6 +312,22 @@ class TaskRunner:
             self._logs.follow(process.stdout, options["awslogs-group"], stream, f"task-{task.id[:8]}")
         self._publish_state(task)
         threading.Thread(target=self._wait, args=(entry,), name=f"task-{task.id[:8]}", daemon=True).start()
+        if check is not None:
+            threading.Thread(
+                target=watch,
+                args=(check, env, self._cwd, entry.done, lambda status: self._health_changed(entry, status)),
+                name=f"health-{task.id[:8]}",
+                daemon=True,
+            ).start()
+
+    def _health_changed(self, entry: RunningTask, status: str) -> None:
+        """The container's health check changed its verdict: a service's UNHEALTHY task is stopped (and
+        replaced by the scheduler); a task run by itself goes on (API_HealthCheck.html)."""
+        task = entry.task
+        task.health_status = status
+        self._publish_state(task)
+        if status == "UNHEALTHY" and str(task.group or "").startswith("service:"):
+            self.stop(task, "Task failed container health checks", stop_code="ServiceSchedulerInitiated")
 
     def _stopped_before_start(self, entry: RunningTask) -> None:
         """A task stopped while PROVISIONING or PENDING: its container never started (no exit code)."""
@@ -503,6 +529,7 @@ class TaskRunner:
             "availabilityZone": f"{task.region_name}a",
             "clusterArn": task.cluster_arn,
             "connectivity": getattr(task, "connectivity", "CONNECTED"),
+            "healthStatus": getattr(task, "health_status", None),
             "containers": [
                 {
                     "containerArn": container.container_arn,

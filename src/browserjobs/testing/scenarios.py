@@ -524,6 +524,46 @@ def pool_spot(ctx: Context, result: ScenarioResult) -> None:
     result.check("the task stopped as a Spot interruption", stop_code == "SpotInterruption", stop_code)
 
 
+def pool_hang(ctx: Context, result: ScenarioResult) -> None:
+    """A pool task hangs (SIGSTOP) with a job in flight: its container health check fails and ECS stops the
+    task (the service replaces it) long before the job's heartbeat deadline; the job still SUCCEEDS."""
+    name = new_id("hang")
+    job = ctx.job(
+        "pool-hang",
+        [{"goto": {"url": f"{ctx.site_url}/slow?seconds=6&name={name}", "timeoutMs": 60000}}],
+        dispatch="pool",
+    )
+    ctx.harness.submit(job)
+    victim = ctx.registered_task(job["jobId"], job["lockKey"])
+    poll("the page to be loading", lambda: _hits(ctx, name) or None, 60)
+    frozen = time.time()
+    ctx.stack.freeze_task(victim)
+    record = ctx.run(job, "pool-hang", result)
+    task = ctx.harness.task(victim)
+    result.check(
+        "the hung task failed its health check",
+        task.get("healthStatus") == "UNHEALTHY",
+        task.get("healthStatus"),
+    )
+    result.check(
+        "and was stopped for it",
+        task.get("stoppedReason") == "Task failed container health checks",
+        task.get("stoppedReason"),
+    )
+    stopped = task.get("stoppedAt")
+    seconds = round(stopped.timestamp() - frozen, 2) if stopped else None
+    result.measurements["hang_to_stop_seconds"] = seconds or -1
+    deadline = job["heartbeatSeconds"] + int(PARAMETERS["TaskStartGraceSeconds"])
+    result.check(
+        f"before the job's heartbeat deadline ({deadline} s)",
+        seconds is not None and seconds < deadline,
+        seconds,
+    )
+    # Stopping resumes the frozen worker to deliver SIGTERM (as stopping a paused container does): it may
+    # finish the job within its drain, or report it interrupted for a retry on another task.
+    result.check("the job SUCCEEDED", record["status"] == "SUCCEEDED", record["status"])
+
+
 def _pool(ctx: Context) -> tuple[str, str]:
     outputs = ctx.harness.outputs
     return outputs["ClusterArn"], outputs["PoolServiceName"]
@@ -581,6 +621,7 @@ SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
     ("pool", "six pool jobs: the pool scales out, runs them in warm browsers, scales back in", pool_burst),
     ("pool-crash", "a pool task dies with jobs in flight: they fail over within seconds", pool_crash),
     ("pool-spot", "a Spot interruption: the short job finishes in the drain, the long one moves", pool_spot),
+    ("pool-hang", "a pool task hangs: its health check fails, ECS replaces it, the job moves", pool_hang),
 ]
 
 

@@ -65,6 +65,10 @@ START_SECONDS = 90.0  # the warm browser's first launch
 INTERRUPTED_GRACE_SECONDS = 20.0  # after the drain: interrupted jobs close their browser and report
 HUNG_AFTER_SECONDS = 60  # a job this long past its timeoutSeconds did not stop: the worker is unhealthy
 METRIC_SECONDS = 60.0
+HEALTH_SECONDS = 1.0  # how often the health file is written while the worker is healthy
+# A receive loop that has not come round for this long is stuck (a cycle is a long poll, or a wait for a
+# free slot, each at most POLL_SECONDS, plus a few AWS calls per message taken).
+STUCK_LOOP_SECONDS = POLL_SECONDS + 30
 
 
 def main() -> int:
@@ -124,6 +128,8 @@ class PoolWorker:
         self._protection = ScaleInProtection(self.config.agent_uri)
         self._metrics = stage_metrics()
         self._metric_due = 0.0
+        self._cycle_at = time.monotonic()  # when the receive loop last came round
+        self._stopped = threading.Event()
 
     def drain(self, reason: str) -> None:
         """Take no more work (safe in a signal handler: it only sets flags)."""
@@ -142,8 +148,11 @@ class PoolWorker:
             self.config.jobs_per_task,
             self.config.queue_url,
         )
+        self._cycle_at = time.monotonic()
+        threading.Thread(target=self._watch_health, name="health", daemon=True).start()
         while not self._draining.is_set():
-            self._report_health()
+            self._cycle_at = time.monotonic()
+            self._report_metric()
             free = self.config.jobs_per_task - self.running_count()
             if free <= 0:
                 with self._changed:
@@ -155,6 +164,7 @@ class PoolWorker:
             for message in self._receive(min(free, 10)):
                 self._take(message)
         self._finish_running()
+        self._stopped.set()
         asyncio.run_coroutine_threadsafe(self._browser.close(), self._loop).result(START_SECONDS)
         self._loop.call_soon_threadsafe(self._loop.stop)
         logger.info("pool worker stopped (%s) after %d jobs", self._drain_reason, self.jobs_run)
@@ -377,12 +387,21 @@ class PoolWorker:
             overdue = [job_id for job_id, entry in self._running.items() if now > entry.hung_at]
         return f"jobs past their deadline did not stop: {', '.join(overdue)}" if overdue else None
 
-    def _report_health(self) -> None:
-        problem = self.healthy()
-        if problem is None:
-            Path(self.config.health_file).write_text(str(time.time()), encoding="ascii")
-        else:
-            logger.error("unhealthy: %s", problem)
+    def _watch_health(self) -> None:
+        """Write the health file every HEALTH_SECONDS while healthy, on a thread of its own: the receive
+        loop spends up to a long poll per cycle, which the container's check must not take for a hang."""
+        reported: str | None = None
+        while not self._stopped.wait(HEALTH_SECONDS):
+            problem = self.healthy()
+            if problem is None and time.monotonic() - self._cycle_at > STUCK_LOOP_SECONDS:
+                problem = f"the receive loop has not come round for {STUCK_LOOP_SECONDS} s"
+            if problem is None:
+                Path(self.config.health_file).write_text(str(time.time()), encoding="ascii")
+            elif problem != reported:
+                logger.error("unhealthy: %s", problem)
+            reported = problem
+
+    def _report_metric(self) -> None:
         if time.monotonic() >= self._metric_due:
             self._metric_due = time.monotonic() + METRIC_SECONDS
             # EMF on stdout: CloudWatch turns it into the metric the pool's scaling policy tracks.

@@ -502,6 +502,49 @@ def _pool_scaling(queue_name: str, minimum: int, maximum: int) -> None:
     )
 
 
+def scenario_an_unhealthy_service_task_is_stopped_and_replaced() -> dict[str, Any]:
+    """A container whose health check fails `retries` times in a row (after its start period) is UNHEALTHY;
+    a service's task is then stopped and replaced (API_HealthCheck.html). The check's clock runs at
+    LOCAL_HEALTH_CHECK_SECONDS: its first (passing) run, then the marker file goes and it fails."""
+    os.environ["LOCAL_HEALTH_CHECK_SECONDS"] = "0.2"
+    marker = Path(os.environ["SCENARIO_LOGS"]) / "healthy"
+    marker.write_text("ok")
+    probe = f"import os, sys; sys.exit(0 if os.path.exists({str(marker)!r}) else 1)"
+    check = {"command": ["CMD", "python", "-c", probe], "interval": 5, "retries": 2, "startPeriod": 0}
+    network = _cluster({"healthCheck": check})
+    _service(network, desired=1)
+    local = Local()
+    try:
+        [first] = _until(lambda: len(local.running()) == 1 and local.running(), "the task runs")
+        victim = first["taskArn"]
+        _until(lambda: _health(local, victim) == "HEALTHY", "the first checks pass")
+        marker.unlink()
+        stopped = _until(lambda: local.stopped_event(victim), "the unhealthy task to stop")
+        [replacement] = _until(
+            lambda: (r := local.running()) and victim not in [t["taskArn"] for t in r] and r, "a replacement"
+        )
+        return {
+            "statuses": _changes([e.get("healthStatus") for e in local.events if e["taskArn"] == victim]),
+            "stopCode": stopped.get("stopCode"),
+            "stoppedReason": stopped.get("stoppedReason"),
+            "replaced": replacement["taskArn"] != victim,
+        }
+    finally:
+        local.close()
+        del os.environ["LOCAL_HEALTH_CHECK_SECONDS"]
+
+
+def _changes(statuses: list[str | None]) -> list[str | None]:
+    return [status for index, status in enumerate(statuses) if index == 0 or statuses[index - 1] != status]
+
+
+def _health(local: Local, task_arn: str) -> str | None:
+    found = [
+        e.get("healthStatus") for e in local.events if e["taskArn"] == task_arn and e.get("healthStatus")
+    ]
+    return found[-1] if found else None
+
+
 def scenario_target_tracking_scales_from_zero_and_in_after_the_cooldown() -> dict[str, Any]:
     network = _cluster()
     _service(network, desired=0)
@@ -605,6 +648,17 @@ def test_a_service_keeps_its_desired_count_and_replaces_a_killed_task(seen: dict
         "replaced within seconds": True,
         "replacements": 1,
         "killed": {"stopCode": "EssentialContainerExited", "exitCode": 137},
+    }
+
+
+def test_an_unhealthy_service_task_is_stopped_and_replaced(seen: dict[str, Any]) -> None:
+    # API_HealthCheck.html: "if the task reports as unhealthy then the task will be stopped and the service
+    # scheduler will replace it".
+    assert seen["an_unhealthy_service_task_is_stopped_and_replaced"] == {
+        "statuses": ["UNKNOWN", "HEALTHY", "UNHEALTHY"],
+        "stopCode": "ServiceSchedulerInitiated",
+        "stoppedReason": "Task failed container health checks",
+        "replaced": True,
     }
 
 
