@@ -210,6 +210,7 @@ class PoolWorker:
             )
             self._delete(message)
             return
+        entry = _Running(dispatch, StopFlag(), hung_at=math.inf)
         with self._changed:
             if dispatch.job_id in self._running:
                 logger.warning(
@@ -219,22 +220,28 @@ class PoolWorker:
                 )
                 self._delete(message)
                 return
-        if not self._token_open(dispatch, message):
-            return
-        stop = StopFlag()
-        entry = _Running(dispatch, stop, hung_at=math.inf)
-        with self._changed:
-            self._running[dispatch.job_id] = entry
-        job = self._admit(dispatch, message)
+            self._running[dispatch.job_id] = entry  # its slot, from now on
+        # The admission's AWS calls (token, registry, lock, deletion) run on the job's own thread: a batch
+        # of messages is taken at once, not one after the other.
+        entry.thread = threading.Thread(
+            target=self._admit_and_run, args=(entry, message), name=f"job-{dispatch.job_id[:8]}", daemon=True
+        )
+        entry.thread.start()
+
+    def _admit_and_run(self, entry: _Running, message: dict[str, Any]) -> None:
+        dispatch = entry.dispatch
+        logs.JOB_ID.set(dispatch.job_id)
+        try:
+            job = self._admit(dispatch, message) if self._token_open(dispatch, message) else None
+        except Exception:  # a defect: the slot is freed, the message comes back (its job is not registered)
+            logger.exception("job %s was not admitted", dispatch.job_id)
+            job = None
         if job is None:
             self._ended(dispatch.job_id)
             return
         entry.hung_at = time.monotonic() + job.timeout_seconds + HUNG_AFTER_SECONDS
-        entry.thread = threading.Thread(
-            target=self._run, args=(dispatch, job, stop), name=f"job-{dispatch.job_id[:8]}", daemon=True
-        )
         self._protect()
-        entry.thread.start()
+        self._run(dispatch, job, entry.stop)
 
     def _token_open(self, dispatch: Dispatch, message: dict[str, Any]) -> bool:
         """An attempt whose token is closed (timed out, failed by the crash hook) must not run: its message
@@ -307,7 +314,6 @@ class PoolWorker:
     # --- one job --------------------------------------------------------------------------------------------
 
     def _run(self, dispatch: Dispatch, job: Job, stop: StopFlag) -> None:
-        logs.JOB_ID.set(dispatch.job_id)
         try:
             attempt = Attempt(
                 dispatch.worker_config(self.config), self.task_arn, None, self._browser, job=job
@@ -347,8 +353,8 @@ class PoolWorker:
 
     def _protect(self) -> None:
         """Protected from scale-in while it holds jobs: until the latest of their deadlines."""
-        with self._changed:
-            latest = max((entry.hung_at for entry in self._running.values()), default=0.0)
+        with self._changed:  # jobs still being admitted have no deadline yet (inf)
+            latest = max((e.hung_at for e in self._running.values() if e.hung_at != math.inf), default=0.0)
         if latest > time.monotonic():
             self._protection.set(True, math.ceil((latest - time.monotonic()) / 60))
 

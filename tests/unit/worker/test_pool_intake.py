@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -38,6 +39,15 @@ class Fakes:
         raise AssertionError("nothing may be registered for this message")
 
 
+def settled(pool: PoolWorker) -> PoolWorker:
+    """Once the message's own thread (its admission) is done: the worker holds no job any more."""
+    deadline = time.monotonic() + 10
+    while pool.running_count() and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling a condition, bounded by the deadline
+    assert pool.running_count() == 0
+    return pool
+
+
 def worker(fakes: Fakes) -> PoolWorker:
     config = PoolConfig.from_env({**ENV, "TASK_ARN": "arn:aws:ecs:us-east-1:123456789012:task/c/t1"})
     return PoolWorker(config, fakes, "arn:aws:ecs:us-east-1:123456789012:task/c/t1")  # type: ignore[arg-type]
@@ -47,8 +57,10 @@ def worker(fakes: Fakes) -> PoolWorker:
 def test_a_message_whose_attempt_is_over_is_deleted_unrun(code):
     fakes = Fakes(heartbeat_error=code)
 
-    worker(fakes)._take(message())
+    pool = worker(fakes)
+    pool._take(message())
 
+    settled(pool)
     assert fakes.deleted == ["r-1"] and fakes.ddb_calls == []
 
 
@@ -59,7 +71,8 @@ def test_a_message_whose_token_cannot_be_checked_now_is_left_to_come_back():
 
     pool._take(message())
 
-    assert fakes.deleted == [] and fakes.ddb_calls == [] and pool.running_count() == 0
+    settled(pool)
+    assert fakes.deleted == [] and fakes.ddb_calls == []
 
 
 def test_a_malformed_message_is_deleted_and_nothing_runs():
