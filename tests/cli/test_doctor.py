@@ -129,7 +129,7 @@ def test_doctor_lists_every_check_with_evidence_and_fix(local_stack):
         assert found[check]["status"] == "OK", found[check]
     assert found["function-credentials"]["status"] == "OK"
     assert found["worker-image"]["status"] == "TODO" and "not in ECR" in found["worker-image"]["evidence"]
-    assert found["fargate-quota"]["status"] == "OK" and "= 4 vCPU" in found["fargate-quota"]["evidence"]
+    assert found["fargate-quota"]["status"] == "OK" and "= 6 vCPU" in found["fargate-quota"]["evidence"]
     assert found["drift"]["status"] == "OK" and "IN_SYNC" in found["drift"]["evidence"]
     # no subscriber without AlertEmail, and the local network has no endpoint or NAT: NOK, so exit 1
     assert found["alarm-actions"]["status"] == "NOK"

@@ -26,8 +26,13 @@ def pool_status(target: Target) -> dict[str, Any]:
         if not services:
             raise OperatorError(f"service {service_name} not found in {cluster}")
         service = services[0]
-        task_arns = ecs.list_tasks(cluster=cluster, serviceName=service_name)["taskArns"]
-        tasks = ecs.describe_tasks(cluster=cluster, tasks=task_arns)["tasks"] if task_arns else []
+        task_arns = ecs.list_tasks(cluster=cluster, serviceName=service_name, desiredStatus="RUNNING")[
+            "taskArns"
+        ]
+        described = ecs.describe_tasks(cluster=cluster, tasks=task_arns)["tasks"] if task_arns else []
+        # A service's tasks are in its group (the local stack's ListTasks ignores serviceName, as moto does).
+        tasks = [task for task in described if task.get("group") == f"service:{service_name}"]
+        task_arns = [task["taskArn"] for task in tasks]
         protected = _protection(ecs, cluster, task_arns)
         queue = target.client("sqs").get_queue_attributes(
             QueueUrl=outputs["DispatchQueueUrl"], AttributeNames=QUEUE_ATTRIBUTES

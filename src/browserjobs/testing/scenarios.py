@@ -539,7 +539,8 @@ def pool_hang(ctx: Context, result: ScenarioResult) -> None:
     frozen = time.time()
     ctx.stack.freeze_task(victim)
     record = ctx.run(job, "pool-hang", result)
-    task = ctx.harness.task(victim)
+    # The job may end within the stopping task's drain: the task itself stops a moment later.
+    task = poll("the hung task to stop", lambda: (t := ctx.harness.task(victim)).get("stoppedAt") and t, 60)
     result.check(
         "the hung task failed its health check",
         task.get("healthStatus") == "UNHEALTHY",
@@ -550,9 +551,9 @@ def pool_hang(ctx: Context, result: ScenarioResult) -> None:
         task.get("stoppedReason") == "Task failed container health checks",
         task.get("stoppedReason"),
     )
-    stopped = task.get("stoppedAt")
-    seconds = round(stopped.timestamp() - frozen, 2) if stopped else None
-    result.measurements["hang_to_stop_seconds"] = seconds or -1
+    stopping = task.get("stoppingAt") or task["stoppedAt"]  # when ECS decided to stop it
+    seconds = round(stopping.timestamp() - frozen, 2)
+    result.measurements["hang_to_stop_seconds"] = seconds
     deadline = job["heartbeatSeconds"] + int(PARAMETERS["TaskStartGraceSeconds"])
     result.check(
         f"before the job's heartbeat deadline ({deadline} s)",
