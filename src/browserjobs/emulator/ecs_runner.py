@@ -45,7 +45,13 @@ from browserjobs.emulator.ecs_agent import STATE_PATH, TaskProtectionAgent
 from browserjobs.emulator.faults import SPOT_INTERRUPTION_REASON
 from browserjobs.emulator.health_checks import HealthCheck, configured_interval_seconds, watch
 from browserjobs.emulator.processes import Launcher, LogSink
-from browserjobs.emulator.settings import HOST, IMPORT_ROOT, client_environment, worker_chromium
+from browserjobs.emulator.settings import (
+    HOST,
+    IMPORT_ROOT,
+    client_environment,
+    seconds_setting,
+    worker_chromium,
+)
 
 WORKER_COMMAND = (sys.executable, "-m", "browserjobs.worker")
 # The browser must reach the sample site and the endpoint on loopback; everything else stays guarded.
@@ -59,16 +65,7 @@ DEFAULT_TASK_START_SECONDS = 1.0
 
 def configured_task_start_seconds() -> float:
     """LOCAL_TASK_START_SECONDS, else DEFAULT_TASK_START_SECONDS."""
-    raw = os.environ.get("LOCAL_TASK_START_SECONDS", "")
-    if not raw.strip():
-        return DEFAULT_TASK_START_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"LOCAL_TASK_START_SECONDS={raw!r} is not a number of seconds") from None
-    if seconds < 0:
-        raise ValueError(f"LOCAL_TASK_START_SECONDS={raw!r} is negative")
-    return seconds
+    return seconds_setting("LOCAL_TASK_START_SECONDS", DEFAULT_TASK_START_SECONDS)
 
 
 PublishEvent = Callable[[str, str, dict[str, Any], list[str]], None]

@@ -27,7 +27,6 @@ import datetime
 import logging
 import math
 import operator
-import os
 import threading
 import time
 import uuid
@@ -41,7 +40,7 @@ from moto.ecs.models import Service, Task, ecs_backends
 from moto.sqs.models import sqs_backends
 
 from browserjobs.emulator.ecs_runner import TaskRunner
-from browserjobs.emulator.settings import ACCOUNT_ID, REGION
+from browserjobs.emulator.settings import ACCOUNT_ID, REGION, seconds_setting
 from browserjobs.emulator.shims import hooks
 from browserjobs.emulator.shims.applicationautoscaling import record_activity
 from browserjobs.emulator.shims.ecs import protection_expiry
@@ -60,16 +59,7 @@ SCALE_IN_STOP_CODE = "ServiceSchedulerInitiated"
 
 def configured_scale_in_cooldown_seconds() -> float:
     """LOCAL_SCALE_IN_COOLDOWN_SECONDS, else DEFAULT_SCALE_IN_COOLDOWN_SECONDS."""
-    raw = os.environ.get("LOCAL_SCALE_IN_COOLDOWN_SECONDS", "")
-    if not raw.strip():
-        return DEFAULT_SCALE_IN_COOLDOWN_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"LOCAL_SCALE_IN_COOLDOWN_SECONDS={raw!r} is not a number of seconds") from None
-    if seconds < 0:
-        raise ValueError(f"LOCAL_SCALE_IN_COOLDOWN_SECONDS={raw!r} is negative")
-    return seconds
+    return seconds_setting("LOCAL_SCALE_IN_COOLDOWN_SECONDS", DEFAULT_SCALE_IN_COOLDOWN_SECONDS)
 
 
 # --- placement: where a service's next task runs, which task a scale-in stops ------------------------------

@@ -13,7 +13,6 @@ it calls stale matches.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from browserjobs.emulator.settings import seconds_setting
 
 DEFAULT_LOCAL_INTERVAL_SECONDS = 1.0
 # ECS's defaults (API_HealthCheck.html).
@@ -32,16 +33,7 @@ STALE_INTERVALS = 3
 
 def configured_interval_seconds() -> float:
     """LOCAL_HEALTH_CHECK_SECONDS, else DEFAULT_LOCAL_INTERVAL_SECONDS."""
-    raw = os.environ.get("LOCAL_HEALTH_CHECK_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_LOCAL_INTERVAL_SECONDS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"LOCAL_HEALTH_CHECK_SECONDS={raw!r} is not a number of seconds") from None
-    if seconds <= 0:
-        raise ValueError(f"LOCAL_HEALTH_CHECK_SECONDS={raw!r} must be positive")
-    return seconds
+    return seconds_setting("LOCAL_HEALTH_CHECK_SECONDS", DEFAULT_LOCAL_INTERVAL_SECONDS, positive=True)
 
 
 @dataclass(frozen=True)

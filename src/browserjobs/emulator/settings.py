@@ -55,3 +55,20 @@ def worker_chromium() -> str:
     if configured := os.environ.get("CHROMIUM_PATH"):
         return configured
     return str(HEADLESS_SHELL if HEADLESS_SHELL.is_file() else FULL_CHROMIUM)
+
+
+def seconds_setting(name: str, default: float, *, positive: bool = False) -> float:
+    """A LOCAL_* number of seconds from the environment, else `default`; negative (or, when `positive`,
+    zero) values are refused with the variable's name."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise ValueError(f"{name}={raw!r} is negative")
+    if positive and seconds == 0:
+        raise ValueError(f"{name}={raw!r} must be positive")
+    return seconds

@@ -55,13 +55,18 @@ class WorkerConfig:
             heartbeat_seconds=positive_int(env, "HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT_SECONDS),
             resources=Settings.from_env(env),
             kms_key_id=env["KMS_KEY_ID"],
-            egress_allow=tuple(e.strip() for e in env.get("EGRESS_ALLOW", "").split(",") if e.strip()),
+            egress_allow=egress_allow(env),
             chromium_path=env.get("CHROMIUM_PATH") or None,
             metadata_uri=env.get("ECS_CONTAINER_METADATA_URI_V4") or None,
             task_arn=env.get("TASK_ARN") or None,
             state_entered_at=_timestamp(env, "STATE_ENTERED_TIME"),
             state_retry_count=non_negative_int(env, "STATE_RETRY_COUNT"),
         )
+
+
+def egress_allow(env: Mapping[str, str]) -> tuple[str, ...]:
+    """EGRESS_ALLOW: comma-separated CIDRs and hosts the egress guard lets through."""
+    return tuple(entry.strip() for entry in env.get("EGRESS_ALLOW", "").split(",") if entry.strip())
 
 
 def positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -48,6 +48,7 @@ class WarmBrowser:
     _guard: EgressProxy | None = None
     _current: _Generation | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         """Chromium up before the first message is taken: a job never waits for the launch."""
@@ -105,7 +106,10 @@ class WarmBrowser:
     def _retire(self, generation: _Generation) -> None:
         generation.retired = True
         if generation.leases == 0:
-            asyncio.get_running_loop().create_task(_close(generation.browser))
+            # The loop keeps only a weak reference to a task: hold it until the browser is closed.
+            closing = asyncio.get_running_loop().create_task(_close(generation.browser))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
 
     async def _launch(self) -> _Generation:
         assert self._playwright is not None and self._guard is not None

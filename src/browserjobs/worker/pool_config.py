@@ -10,7 +10,7 @@ from typing import Any
 
 from browserjobs.core.config import ConfigError, Settings
 from browserjobs.worker.config import REQUIRED as TASK_REQUIRED
-from browserjobs.worker.config import WorkerConfig, non_negative_int, positive_int
+from browserjobs.worker.config import WorkerConfig, egress_allow, non_negative_int, positive_int
 from browserjobs.worker.ecs_metadata import epoch_seconds
 
 # A pool task gets its jobs from the dispatch queue, not from RunTask overrides.
@@ -47,7 +47,7 @@ class PoolConfig:
             drain_seconds=positive_int(env, "POOL_DRAIN_SECONDS", 100),
             resources=Settings.from_env(env),
             kms_key_id=env["KMS_KEY_ID"],
-            egress_allow=tuple(e.strip() for e in env.get("EGRESS_ALLOW", "").split(",") if e.strip()),
+            egress_allow=egress_allow(env),
             chromium_path=env.get("CHROMIUM_PATH") or None,
             metadata_uri=env.get("ECS_CONTAINER_METADATA_URI_V4") or None,
             task_arn=env.get("TASK_ARN") or None,
