@@ -60,7 +60,7 @@ class BenchStack:
         return sent
 
     def submit_together(self, jobs: list[dict[str, Any]]) -> None:
-        """One SendMessageBatch, so that intake takes the jobs in one batch (as a burst arrives)."""
+        """One SendMessageBatch, so that the jobs reach intake at once (as a burst arrives)."""
         entries = [{"Id": str(i), "MessageBody": json.dumps(job)} for i, job in enumerate(jobs)]
         response = self.harness.client("sqs").send_message_batch(
             QueueUrl=self.harness.outputs["IntakeQueueUrl"], Entries=entries

@@ -220,15 +220,13 @@ def lambda_handler(event, context):
 """
 
 
-def test_sqs_pollers_keep_only_reported_failures_and_the_queue_redrives_them(stack: LocalStack) -> None:
+def _queue_with_function(
+    stack: LocalStack, source: str, queue_attributes: dict[str, str], **mapping: Any
+) -> tuple[str, str]:
+    """A queue, a function with the role Lambda's poller needs, and their event source mapping."""
     sqs, lam, iam = stack.client("sqs"), stack.client("lambda"), stack.client("iam")
     name = new_id("batch")
-    dead = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})
-    queue = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1", "RedrivePolicy": redrive})[
-        "QueueUrl"
-    ]
+    queue = sqs.create_queue(QueueName=name, Attributes=queue_attributes)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
@@ -249,11 +247,22 @@ def test_sqs_pollers_keep_only_reported_failures_and_the_queue_redrives_them(sta
         Runtime="python3.13",
         Role=role,
         Handler="handler.lambda_handler",
-        Code={"ZipFile": _zip(PARTIAL_BATCH)},
+        Code={"ZipFile": _zip(source)},
+        Timeout=30,
     )
-    lam.create_event_source_mapping(
-        EventSourceArn=queue_arn,
-        FunctionName=name,
+    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=name, **mapping)
+    return name, queue
+
+
+def test_sqs_pollers_keep_only_reported_failures_and_the_queue_redrives_them(stack: LocalStack) -> None:
+    sqs = stack.client("sqs")
+    dead = sqs.create_queue(QueueName=new_id("batch-dlq"))["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": 2})
+    _, queue = _queue_with_function(
+        stack,
+        PARTIAL_BATCH,
+        {"VisibilityTimeout": "1", "RedrivePolicy": redrive},
         BatchSize=10,
         MaximumBatchingWindowInSeconds=1,
         FunctionResponseTypes=["ReportBatchItemFailures"],
@@ -268,6 +277,45 @@ def test_sqs_pollers_keep_only_reported_failures_and_the_queue_redrives_them(sta
     assert [message["Body"] for message in messages] == ["fail"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "0"  # "ok" was deleted after its first delivery
+
+
+# Each message names a file the handler writes its invocation's start and end to (the local runtime's
+# environments share this machine's file system), so the test sees which invocations overlapped.
+TIMED_BATCH = """
+import json, time
+
+def lambda_handler(event, context):
+    started = time.time()
+    time.sleep(1.5)
+    for record in event["Records"]:
+        with open(record["body"], "w") as out:
+            json.dump([started, time.time()], out)
+"""
+
+
+def _most_at_once(stack: LocalStack, tmp_path: Path, messages: int, **mapping: Any) -> int:
+    _, queue = _queue_with_function(stack, TIMED_BATCH, {}, BatchSize=1, **mapping)
+    for index in range(messages):
+        stack.client("sqs").send_message(QueueUrl=queue, MessageBody=str(tmp_path / f"{index}.json"))
+
+    def spans() -> list[list[float]] | None:
+        files = list(tmp_path.glob("*.json"))
+        return [json.loads(f.read_text()) for f in files] if len(files) == messages else None
+
+    done = poll(f"{messages} invocations", spans, 60)
+    return max(sum(1 for start, end in done if start <= moment < end) for moment, _ in done)
+
+
+def test_sqs_pollers_process_five_batches_at_once(stack: LocalStack, tmp_path: Path) -> None:
+    # "When messages are available, Lambda starts processing five batches at a time with five concurrent
+    # invocations of your function": https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html
+    assert _most_at_once(stack, tmp_path, 5) == 5
+
+
+def test_sqs_pollers_respect_the_mappings_maximum_concurrency(stack: LocalStack, tmp_path: Path) -> None:
+    # ScalingConfig.MaximumConcurrency "limits the number of concurrent instances that the Amazon SQS event
+    # source can invoke" (AWS::Lambda::EventSourceMapping ScalingConfig; minimum 2).
+    assert _most_at_once(stack, tmp_path, 4, ScalingConfig={"MaximumConcurrency": 2}) == 2
 
 
 def test_a_job_file_in_the_intake_bucket_runs(stack: LocalStack, site: Any) -> None:

@@ -22,6 +22,15 @@ from browserjobs.emulator.lambda_runtime import LambdaRuntime
 from browserjobs.emulator.settings import ACCOUNT_ID, REGION
 
 POLL_WAIT_SECONDS = 1  # long-poll briefly so that stopping is prompt
+# "When messages are available, Lambda starts processing five batches at a time with five concurrent
+# invocations of your function" (services-sqs-scaling.html).
+INITIAL_POLLERS = 5
+
+
+def poller_count(mapping: dict[str, Any]) -> int:
+    """Pollers of a mapping: Lambda's initial five, at most the mapping's MaximumConcurrency."""
+    maximum = (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency")
+    return min(INITIAL_POLLERS, maximum) if maximum else INITIAL_POLLERS
 
 
 def _record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -78,7 +87,7 @@ class EventSourcePoller:
         # Only to find a queue's URL, which Lambda knows from the mapping without calling SQS.
         self._sqs = session.client("sqs", endpoint_url=endpoint_url)
         self._log = log
-        self._workers: dict[str, threading.Thread] = {}
+        self._workers: dict[tuple[str, int], threading.Thread] = {}
         self._stopped = threading.Event()
         self._supervisor = threading.Thread(target=self._supervise, name="sqs-pollers", daemon=True)
 
@@ -103,16 +112,20 @@ class EventSourcePoller:
     def _supervise(self) -> None:
         while not self._stopped.is_set():
             for mapping in self._mappings():
-                worker = self._workers.get(mapping["UUID"])
-                if mapping.get("State", "Enabled") == "Enabled" and (worker is None or not worker.is_alive()):
-                    worker = threading.Thread(
-                        target=self._poll,
-                        args=(mapping["UUID"],),
-                        name=f"sqs-{mapping['UUID'][:8]}",
-                        daemon=True,
-                    )
-                    self._workers[mapping["UUID"]] = worker
-                    worker.start()
+                if mapping.get("State", "Enabled") != "Enabled":
+                    continue
+                for index in range(poller_count(mapping)):
+                    key = (mapping["UUID"], index)
+                    worker = self._workers.get(key)
+                    if worker is None or not worker.is_alive():
+                        worker = threading.Thread(
+                            target=self._poll,
+                            args=(mapping["UUID"],),
+                            name=f"sqs-{mapping['UUID'][:8]}-{index}",
+                            daemon=True,
+                        )
+                        self._workers[key] = worker
+                        worker.start()
             self._stopped.wait(1.0)
 
     def _poller_client(self, mapping: dict[str, Any]) -> Any:

@@ -730,6 +730,41 @@ def probe_parse_per_execution() -> Any:
     return len(parsed)
 
 
+def probe_jsonpath_parses() -> Any:
+    """How many JSONPath parsers two executions of one state machine build (one per path evaluated)."""
+    from jsonpath_ng.parser import JsonPathParser
+
+    built = []
+    original = JsonPathParser.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        built.append(type(self).__name__)
+        original(self, *args, **kwargs)
+
+    sfn = _client("stepfunctions")
+    state = {
+        "Type": "Pass",
+        "InputPath": "$.jsonpathProbe",
+        "Parameters": {"b.$": "$.inner"},
+        "ResultPath": "$.jsonpathResult",
+        "End": True,
+    }
+    definition = {"StartAt": "P", "States": {"P": state}}
+    machine = sfn.create_state_machine(
+        name=f"m{time.monotonic_ns()}", definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    JsonPathParser.__init__ = counting
+    try:
+        for run in ("first", "second"):
+            arn = sfn.start_execution(
+                stateMachineArn=machine, name=run, input='{"jsonpathProbe": {"inner": 1}}'
+            )["executionArn"]
+            _wait(arn)
+    finally:
+        JsonPathParser.__init__ = original
+    return len(built)
+
+
 def probe_cloudformation_describe_during_create() -> Any:
     """DescribeStacks and ListStackResources from another thread while CreateStack is still creating."""
     import threading
@@ -1164,6 +1199,7 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
         {"transaction": "TransactionCanceledException", "write": "kept"},
     ),
     "parse_per_execution": (2, 1),
+    "jsonpath_parses": (6, 3),  # three paths: each parsed per evaluation, or once
     "cloudformation_describe_during_create": (
         {
             "outputs while creating": True,

@@ -60,6 +60,7 @@ SHIMS = (
     stepfunctions.shim_execution_status_events,
     dynamodb.shim_dynamodb_atomic_requests,
     stepfunctions.shim_parse_once_per_definition,
+    stepfunctions.shim_jsonpath_parse_once,
     cloudformation.shim_cloudformation_reads_during_create,
     ecs.shim_ecs_inactive_task_definition,
     stepfunctions.shim_ecs_integration_errors,

@@ -318,6 +318,22 @@ def shim_parse_once_per_definition() -> None:
     EvalComponent.heap_key = property(heap_key)
 
 
+# --- Step Functions: JSONPath expressions parsed once ------------------------------------------------------
+# The interpreter parses every path it evaluates (InputPath, Parameters' "x.$", ResultPath, ...) on every
+# evaluation, and jsonpath_ng builds a new PLY parser for each parse: a sixth of the local stack's CPU with
+# sixteen executions at once. A parsed path keeps no evaluation state (find and update read it only), so
+# executions share one parse per path string.
+
+
+def shim_jsonpath_parse_once() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    for module in (json_path, result_path):
+        if not hasattr(module.parse, "cache_info"):
+            module.parse = functools.lru_cache(maxsize=4096)(module.parse)
+
+
 # --- Step Functions: the ECS integration's error names -----------------------------------------------------
 # moto's ECS integration turns every ECS error (ThrottlingException, ClientException, ...) and a RunTask
 # response that lists `failures` and no task (IndexError on Tasks[0]) into States.Runtime, which no Retry or
