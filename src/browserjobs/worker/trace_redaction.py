@@ -21,7 +21,8 @@ from urllib.parse import quote, quote_plus
 
 SENSITIVE_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization"})
 REDACTED = "[redacted]"
-SECRET_MASK = "***"  # noqa: S105  # nosec B105: what replaces a secret, not one
+# What replaces a secret (not one itself).
+SECRET_MASK = "***"  # noqa: S105  # nosec B105
 JSON_LINES = (".trace", ".network")
 
 
