@@ -162,8 +162,9 @@ class PageLog:
 
 class JobTrace:
     """The context's Playwright trace (https://playwright.dev/python/docs/api/class-tracing): screenshots
-    and DOM snapshots (which also record the network), no sources. Stopped without a path, a trace is
-    discarded by the driver without writing a zip: what a kept trace costs is paid only when it is kept."""
+    and DOM snapshots (which also record the network), no sources. Stopped without a path, the trace is
+    discarded without writing a zip (tracingStopChunk mode "discard": playwright/_impl/tracing.py,
+    _do_stop_chunk): writing, redacting and uploading are paid only for a trace that is kept."""
 
     def __init__(self, context: BrowserContext, policy: str) -> None:
         self._context = context
