@@ -1,6 +1,7 @@
 """python -m bench [--quick] [--only a,b] [--output FILE]: run the benchmarks and write bench/RESULTS.md.
 
-Sections: browser (Chromium launch, per-job overhead, memory), coldstart (Lambda handlers, package size),
+Sections: browser (Chromium launch, per-job overhead, memory), tracing (what the Playwright trace costs a
+trivial job: off, on-failure, always), coldstart (Lambda handlers, package size),
 orchestration (transitions and Lambda calls per job, and the monthly cost model built on them), failure
 (crash and hang detection), pipeline (end-to-end latency and throughput), dispatch (task mode and pool
 mode side by side). The last five share one local stack. Raw numbers go to out/bench/results.json.
@@ -16,7 +17,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import browser, coldstart, cost, dispatch, failure, orchestration, pipeline
+from bench import browser, coldstart, cost, dispatch, failure, orchestration, pipeline, tracing
 from bench.common import OUT, ROOT, Section, load_average, machine, say
 from bench.report import markdown
 
@@ -27,7 +28,7 @@ STACK_SECTIONS = {
     "pipeline": pipeline.run,
     "dispatch": dispatch.run,
 }
-ORDER = ["browser", *STACK_SECTIONS]
+ORDER = ["browser", "tracing", *STACK_SECTIONS]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "browser" in chosen:
         timed_section("browser", lambda: browser.run(args.quick))
+    if "tracing" in chosen:
+        timed_section("tracing", lambda: tracing.run(args.quick))
     if any(name in STACK_SECTIONS for name in chosen):
         from bench.stack import running
 

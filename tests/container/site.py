@@ -10,7 +10,9 @@ from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-PAGE = """<!doctype html><html><head><title>Fixture page</title></head><body>
+CONSOLE_MESSAGE = "fixture page ready"
+PAGE = """<!doctype html><html><head><title>Fixture page</title>
+<script>console.log("fixture page ready")</script></head><body>
 <h1 id="title">Hello fixture</h1>
 <a class="item" href="/a">Alpha</a><a class="item" href="/b">Beta</a><a class="item" href="/c">Gamma</a>
 <input id="name"><button id="greet" onclick="document.getElementById('greeting').textContent =

@@ -95,6 +95,7 @@ class Stack:
         timeout_seconds: int = 120,
         status: str = "RUNNING",
         lock: bool = True,
+        trace: str | None = None,
     ) -> str:
         """A job record as intake and claim leave it, with its lock held."""
         job_id = f"job-{uuid.uuid4().hex[:12]}"
@@ -108,6 +109,7 @@ class Stack:
             "timeoutSeconds": timeout_seconds,
             "heartbeatSeconds": 60,
             "session": session,
+            "trace": trace,  # None: as a record from before the field, the default (on-failure)
         }
         ddb = self.client("dynamodb")
         ddb.put_item(TableName=self.names["jobs"], Item=to_item(record))

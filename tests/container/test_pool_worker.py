@@ -4,10 +4,12 @@ queue, several at once in one warm Chromium, each with exactly one callback; sta
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import signal
 import subprocess
 import uuid
+import zipfile
 from typing import Any
 
 import pytest
@@ -130,6 +132,39 @@ def test_one_pool_worker_runs_several_jobs_at_once_in_one_browser_each_with_its_
     assert pool.depth() == 0
     registry = pool_registry.held_jobs(server_stack.client("dynamodb"), server_stack.names["locks"], TASK_ARN)
     assert registry == {}
+
+
+def test_each_pool_job_keeps_its_own_evidence_from_its_own_context(server_stack, site, pool):
+    """Two jobs at once in one warm Chromium: the failing one gets its trace, screenshot, console and
+    network log, with only its own requests in them; the other, trace always, only its trace."""
+    failing_url, passing_url = site.url("/page?pool-fails"), site.url("/page?pool-passes")
+    failing = server_stack.put_job(
+        "browse",
+        {"steps": [{"goto": {"url": failing_url}}, {"click": {"selector": "#never", "timeoutMs": 2000}}]},
+    )
+    passing = server_stack.put_job("browse", {"steps": [{"goto": {"url": passing_url}}]}, trace="always")
+    tasks = [server_stack.start_task(), server_stack.start_task()]
+    for job_id, task in zip((failing, passing), tasks, strict=True):
+        pool.dispatch(job_id, task)
+    process = pool.start(POOL_JOBS_PER_TASK="2")
+
+    executions = [server_stack.finished(task, timeout=PROCESS_TIMEOUT) for task in tasks]
+    output = stop(process)
+
+    assert [e["status"] for e in executions] == ["FAILED", "SUCCEEDED"], output
+    assert json.loads(server_stack.result(failing)["error"]["Cause"])["artifacts"] == [
+        {"name": "failure-screenshot.png", "kind": "failure-screenshot"},
+        {"name": "console.json", "kind": "console"},
+        {"name": "network.json", "kind": "network"},
+        {"name": "trace.zip", "kind": "trace"},
+    ]
+    network = json.loads(server_stack.artifact(failing, "network.json")["Body"].read())
+    assert {r["url"] for r in network["requests"]} == {failing_url}
+    passed = server_stack.result(passing)
+    assert [(a["name"], a["kind"]) for a in passed["artifacts"]] == [("trace.zip", "trace")]
+    with zipfile.ZipFile(io.BytesIO(server_stack.artifact(passing, "trace.zip")["Body"].read())) as trace:
+        recorded = trace.read("trace.trace").decode()
+    assert passing_url in recorded and failing_url not in recorded
 
 
 def test_a_message_whose_attempt_is_over_is_dropped_unrun(server_stack, site, pool):

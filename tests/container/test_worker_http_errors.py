@@ -38,7 +38,7 @@ def test_a_main_frame_error_status_fails_the_job_with_its_class(worker, stack, s
     assert cause["message"] == f"HTTP {status} from {url}"
     result = stack.result(job_id)
     assert [s["status"] for s in result["steps"]] == ["failed"]  # the extract step never ran
-    assert "failure.png" in [a["name"] for a in result["artifacts"]]
+    assert "failure-screenshot.png" in [a["name"] for a in result["artifacts"]]
 
 
 def test_a_click_that_navigates_to_a_server_error_fails_that_step(worker, stack, site):

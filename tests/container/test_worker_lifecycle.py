@@ -61,7 +61,7 @@ def test_a_step_that_hangs_ends_at_its_own_timeout(worker, stack, site):
     assert time.monotonic() - started < 30
     result = stack.result(job_id)
     assert [s["status"] for s in result["steps"]] == ["succeeded", "failed"]
-    assert "failure.png" in [a["name"] for a in result["artifacts"]]
+    assert "failure-screenshot.png" in [a["name"] for a in result["artifacts"]]
 
 
 def test_the_jobs_own_deadline_stops_a_step_that_would_outlive_it(worker, stack, site):
@@ -133,7 +133,9 @@ def test_a_browser_that_dies_mid_job_fails_it_as_browser_crashed(worker, stack, 
     assert code == ExitCode.BY_ERROR["Browser.Crashed"]
     assert execution["error"] == "Browser.Crashed"
     assert time.monotonic() - started < 25  # not the 30 s the step would have waited
-    assert "failure.png" not in [a["name"] for a in stack.result(job_id)["artifacts"]]
+    # What needs no browser is kept: the console and network log taken while the page lived.
+    names = [a["name"] for a in stack.result(job_id)["artifacts"]]
+    assert "failure-screenshot.png" not in names and {"console.json", "network.json"} <= set(names)
 
 
 def _interrupt(stack, job_id: str, requested_by: str = "job-newer") -> None:

@@ -187,7 +187,9 @@ CHECKS: dict[str, Check] = {
     "sessions upload": _prints(lambda op: "stored the session of 'acme-ops'"),
     "dlq redrive --intake": _emptied_the_intake_dlq,
     'history "$JOB_ID" --events': _prints(lambda op: "RunBrowserTask"),
-    "s3 cp": _prints(lambda op: '"Site.ServerError"'),
+    'result.json" -': _prints(lambda op: '"Site.ServerError"'),
+    # The failed job's evidence: its page answered 503 (the sample site's /status/503).
+    "artifacts/network.json": _prints(lambda op: '"status": 503'),
 }
 
 

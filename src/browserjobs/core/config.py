@@ -6,7 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from browserjobs.core.contract import DEFAULT_HEARTBEAT_SECONDS, DEFAULT_TIMEOUT_SECONDS, DISPATCH_MODES
+from browserjobs.core.contract import (
+    DEFAULT_HEARTBEAT_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    DISPATCH_MODES,
+    TRACE_POLICIES,
+)
 
 
 class ConfigError(RuntimeError):
@@ -76,6 +81,8 @@ class Settings:
     # has a pool at all (PoolMaxTasks > 0): without one a pool job is rejected at intake.
     default_dispatch: str = "task"
     pool_enabled: bool = False
+    # When a job that does not say keeps its Playwright trace (docs/CONTRACTS.md, "Job"): the DefaultTrace.
+    default_trace: str = TRACE_POLICIES[0]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +93,9 @@ class Settings:
         dispatch = values["default_dispatch"] = env.get("DEFAULT_DISPATCH", "").strip() or "task"
         if dispatch not in DISPATCH_MODES:
             raise ConfigError(f"DEFAULT_DISPATCH must be one of {'|'.join(DISPATCH_MODES)}, got {dispatch!r}")
+        trace = values["default_trace"] = env.get("DEFAULT_TRACE", "").strip() or TRACE_POLICIES[0]
+        if trace not in TRACE_POLICIES:
+            raise ConfigError(f"DEFAULT_TRACE must be one of {'|'.join(TRACE_POLICIES)}, got {trace!r}")
         values["pool_enabled"] = env.get("POOL_ENABLED", "").strip().lower() == "true"
         return cls(**values)  # type: ignore[arg-type]
 

@@ -94,6 +94,9 @@ DEFAULT_TIMEOUT_SECONDS = 900
 DEFAULT_HEARTBEAT_SECONDS = 60
 # How a job reaches a browser: a Fargate task of its own, or a worker of the pool service.
 DISPATCH_MODES = ("task", "pool")
+# When the worker keeps a job's Playwright trace (the job's `trace`, the stack's DefaultTrace): only when the
+# job fails, always, or never; the first is the default.
+TRACE_POLICIES = ("on-failure", "always", "off")
 
 # The local stack (browserjobs.emulator) as its clients reach it: `browserjobs --local`, the harness, the
 # processes the stack starts. moto accepts any credentials; these make it plain that nothing reaches AWS.

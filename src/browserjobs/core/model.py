@@ -114,6 +114,7 @@ JOB_FIELDS = (
     "rateKey",
     "siteKey",
     "dispatch",
+    "trace",
     "action",
     "params",
     "onConflict",
@@ -132,6 +133,7 @@ def with_defaults(job: dict[str, Any], settings: Settings) -> dict[str, Any]:
     out.setdefault("params", {})
     out.setdefault("onConflict", "wait")
     out.setdefault("dispatch", settings.default_dispatch)
+    out.setdefault("trace", settings.default_trace)
     out.setdefault("meta", {})
     out["timeoutSeconds"] = int(out.get("timeoutSeconds", settings.default_timeout_seconds))
     out["heartbeatSeconds"] = int(out.get("heartbeatSeconds", settings.default_heartbeat_seconds))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from playwright.async_api import Page
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from browserjobs.worker.artifacts import ArtifactStore
+from browserjobs.worker.artifacts import ArtifactKind, ArtifactStore
 from browserjobs.worker.browser import BrowserHealth
 from browserjobs.worker.egress import EgressPolicy
 from browserjobs.worker.errors import ErrorName, JobFailure
@@ -63,8 +63,15 @@ class ActionContext:
         if secret:
             self._secrets.add(secret)
 
-    async def save_artifact(self, name: str, body: bytes | Path, content_type: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self._artifacts.put, name, body, content_type)
+    @property
+    def secrets(self) -> frozenset[str]:
+        """What redact() was told: kept out of the job's evidence too (worker/evidence.py)."""
+        return frozenset(self._secrets)
+
+    async def save_artifact(
+        self, name: str, body: bytes | Path, content_type: str, kind: ArtifactKind = ArtifactKind.FILE
+    ) -> dict[str, Any]:
+        return await asyncio.to_thread(self._artifacts.put, name, body, content_type, kind)
 
     def step_timeout_ms(self, kind: str, timeout_ms: int) -> int:
         """A navigation's timeout doubles with each retry of the task (a slow site gets more time), up to
@@ -105,7 +112,7 @@ class ActionContext:
         if known is not None:
             return known
         where = f"step {record['index']} ({record['type']})"
-        message = self._redacted(str(error))[:MAX_MESSAGE_CHARS]
+        message = self.redacted(str(error))[:MAX_MESSAGE_CHARS]
         navigation = record["type"] in NAVIGATION_STEPS
         if isinstance(error, PlaywrightTimeoutError | TimeoutError):
             name = ErrorName.SITE_TIMEOUT if navigation else ErrorName.WORKER_TIMEOUT
@@ -127,7 +134,7 @@ class ActionContext:
         browser = self.page.context.browser
         return self.page.is_closed() or browser is None or not browser.is_connected()
 
-    def _redacted(self, text: str) -> str:
+    def redacted(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,28 @@ from browserjobs.core.schema import schema_errors, schemas_dir
 RESULT_SCHEMA = "result.schema.json"
 UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_NAME_CHARS = 100
+
+
+class ArtifactKind(StrEnum):
+    """result.json's `kind` of each artifact (schemas/result.schema.json)."""
+
+    SCREENSHOT = "screenshot"
+    PDF = "pdf"
+    DOWNLOAD = "download"
+    FILE = "file"  # anything else an action saves
+    TRACE = "trace"
+    FAILURE_SCREENSHOT = "failure-screenshot"
+    CONSOLE = "console"
+    NETWORK = "network"
+
+
+# The evidence of a job's run has fixed names: a step that saves a file of the same name gets "-2".
+EVIDENCE_NAMES = {
+    ArtifactKind.TRACE: "trace.zip",
+    ArtifactKind.FAILURE_SCREENSHOT: "failure-screenshot.png",
+    ArtifactKind.CONSOLE: "console.json",
+    ArtifactKind.NETWORK: "network.json",
+}
 
 
 def safe_name(name: str, fallback: str) -> str:
@@ -38,9 +61,10 @@ class ArtifactStore:
     def result_uri(self) -> str:
         return self.uri(self._prefix + "result.json")
 
-    def put(self, name: str, body: bytes | Path, content_type: str) -> dict[str, Any]:
+    def put(self, name: str, body: bytes | Path, content_type: str, kind: ArtifactKind) -> dict[str, Any]:
         with self._lock:
-            name = self._unique(safe_name(name, "artifact"))
+            reserved = set() if kind in EVIDENCE_NAMES else set(EVIDENCE_NAMES.values())
+            name = self._unique(safe_name(name, "artifact"), self._taken | reserved)
             self._taken.add(name)
         key = f"{self._prefix}artifacts/{name}"
         extra = {"ContentType": content_type, **self._encryption}
@@ -53,6 +77,7 @@ class ArtifactStore:
             "uri": self.uri(key),
             "contentType": content_type,
             "bytes": body.stat().st_size if isinstance(body, Path) else len(body),
+            "kind": kind,
         }
         with self._lock:
             self.saved.append(entry)
@@ -71,8 +96,8 @@ class ArtifactStore:
         )
         return self.result_uri
 
-    def _unique(self, name: str) -> str:
-        taken = self._taken
+    @staticmethod
+    def _unique(name: str, taken: set[str]) -> str:
         stem, dot, extension = name.rpartition(".") if "." in name else (name, "", "")
         candidate, n = name, 1
         while candidate in taken:

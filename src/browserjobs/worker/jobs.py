@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from browserjobs.core.claim import LEASE_ITEM_TTL_PADDING_SECONDS
 from browserjobs.core.clock import SystemClock, iso_ms, iso_seconds
-from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS
+from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS, TRACE_POLICIES
 from browserjobs.core.ddb import attr, condition_failed_item, error_code, expression_values, from_item, plain
 from browserjobs.core.keys import lock_key
 from browserjobs.core.records import get_job
@@ -30,6 +30,7 @@ class Job:
     timeout_seconds: int
     session: str | None
     site_key: str = ""  # the site's circuit breaker ("": none)
+    trace: str = TRACE_POLICIES[0]  # when the Playwright trace is kept (worker/evidence.py)
 
 
 def load_job(ddb: Any, table: str, job_id: str) -> Job:
@@ -47,6 +48,7 @@ def load_job(ddb: Any, table: str, job_id: str) -> Job:
             timeout_seconds=int(record.get("timeoutSeconds") or DEFAULT_TIMEOUT_SECONDS),
             session=record.get("session"),
             site_key=record.get("siteKey") or site_key_of(record.get("params") or {}),
+            trace=record.get("trace") or TRACE_POLICIES[0],  # records from before the field: the default
         )
     except KeyError as missing:
         raise JobFailure(ErrorName.WORKER_ERROR, f"the record of job {job_id} has no {missing}") from None

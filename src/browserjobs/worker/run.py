@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from browserjobs.worker.browser import BrowserHealth, launch, new_context
 from browserjobs.worker.egress import EgressPolicy
 from browserjobs.worker.egress_proxy import EgressProxy
 from browserjobs.worker.errors import ErrorName, JobFailure
+from browserjobs.worker.evidence import JobTrace, PageLog, save_evidence
 from browserjobs.worker.jobs import Job
 from browserjobs.worker.stop import StopFlag
 from browserjobs.worker.supervisor import supervise
@@ -34,11 +36,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
-FAILURE_SCREENSHOT_TIMEOUT_MS = 2_000
 CLOSE_TIMEOUT_SECONDS = 10.0
 SETUP_TIMEOUT_SECONDS = 30.0
-# Failures after which the page can still show what went wrong.
-SCREENSHOT_AFTER = frozenset(ErrorName) - {ErrorName.BROWSER_CRASHED, ErrorName.INVALID_PARAMS}
+# Evidence (worker/evidence.py) takes at most this long in all, and ends this long after the job's deadline
+# at the latest: the rest of the reserve the deadline keeps (lifecycle.FINISH_RESERVE_SECONDS, 5 s) is for
+# closing the browser, result.json and the callback.
+EVIDENCE_SECONDS = 8.0
+EVIDENCE_PAST_DEADLINE_SECONDS = 3.0
 
 
 @dataclass
@@ -120,6 +124,9 @@ class _BrowserRun:
     outcome: RunOutcome
     context: BrowserContext | None = None
     ctx: ActionContext | None = None
+    log: PageLog | None = None
+    trace: JobTrace | None = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # the artifacts evidence.py saved
 
     async def act(
         self, action: Action, artifacts: ArtifactStore, sessions: SessionStore, stop: StopFlag
@@ -135,6 +142,9 @@ class _BrowserRun:
             ),
             "open a context",
         )
+        self.log = PageLog(context)
+        self.trace = JobTrace(context, job.trace)
+        await _responsive(self.trace.start(), "start the trace")
         page = await _responsive(context.new_page(), "open a page")
         health.watch_page(page)
         self.ctx = ctx = ActionContext(
@@ -158,18 +168,33 @@ class _BrowserRun:
             await _save_session(context, sessions, job, outcome)
 
     async def failed(self, error: Exception) -> None:
-        """The failure, with the step it happened in and, if the page can still show it, a screenshot."""
+        """The failure, with the step it happened in, and the evidence of what the page did."""
         failure = error if isinstance(error, JobFailure) else _unexpected(error)
         self.outcome.failure = failure.with_details(step=_step_details(self.ctx))
-        if self.ctx is not None and failure.error in SCREENSHOT_AFTER and self.health.failure is None:
-            await _failure_screenshot(self.ctx)
+        browser_alive = failure.error != ErrorName.BROWSER_CRASHED and self.health.failure is None
+        await self._evidence(failed=True, page_alive=browser_alive)
+        # Names and kinds only (the cause is capped); result.json has their URIs and sizes.
+        evidence = [{"name": e["name"], "kind": e["kind"]} for e in self.evidence]
+        failure.with_details(artifacts=evidence or None)
 
     async def close(self) -> None:
+        if self.trace is not None and self.trace.running:  # the job succeeded: its trace, by policy
+            await self._evidence(failed=False, page_alive=True)
         if self.ctx is not None:
             self.outcome.data, self.outcome.steps = self.ctx.data, self.ctx.steps
         self.outcome.blocked = self.settings.policy.blocks
         self.health.closing()
         await _close(self.opened.browser if self.opened.owned else None, self.context)
+
+    async def _evidence(self, *, failed: bool, page_alive: bool) -> None:
+        if self.ctx is None or self.log is None or self.trace is None:
+            return  # no page was opened: nothing to show
+        until = min(
+            time.monotonic() + EVIDENCE_SECONDS, self.settings.deadline + EVIDENCE_PAST_DEADLINE_SECONDS
+        )
+        self.evidence += await save_evidence(
+            self.ctx, self.log, self.trace, failed=failed, page_alive=page_alive, until=until
+        )
 
 
 async def _responsive(call: Awaitable[T], what: str) -> T:
@@ -205,26 +230,6 @@ async def _save_session(
     except Exception as error:  # reported in result.json and the log, job result stands
         logger.error("the session of %s was not saved: %s", job.session, error)
         outcome.session["error"] = str(error)[:1000]
-
-
-async def _failure_screenshot(ctx: ActionContext) -> None:
-    """What the page showed when the job failed.
-
-    A navigation still pending (e.g. the one that timed out) would hold the screenshot until it ends:
-    it is stopped first, over CDP, which does not wait for the page.
-    """
-
-    async def take() -> bytes:
-        cdp = await ctx.page.context.new_cdp_session(ctx.page)
-        await cdp.send("Page.stopLoading")
-        await cdp.detach()
-        return await ctx.page.screenshot(timeout=FAILURE_SCREENSHOT_TIMEOUT_MS)
-
-    try:
-        image = await asyncio.wait_for(take(), FAILURE_SCREENSHOT_TIMEOUT_MS / 1000 + 1)
-        await ctx.save_artifact("failure.png", image, "image/png")
-    except Exception as error:  # best effort: the failure itself is what gets reported
-        logger.warning("no failure screenshot: %r", error)
 
 
 async def _close(browser: Browser | None, context: BrowserContext | None) -> None:

@@ -42,6 +42,15 @@ def test_dispatch_settings_default_to_tasks_without_a_pool():
         Settings.from_env({"DEFAULT_DISPATCH": "warm"})
 
 
+def test_the_trace_setting_defaults_to_on_failure_and_takes_only_the_policies():
+    assert Settings.from_env({}).default_trace == "on-failure"
+    assert Settings.from_env({"DEFAULT_TRACE": " always "}).default_trace == "always"
+    with pytest.raises(
+        ConfigError, match=re.escape("DEFAULT_TRACE must be one of on-failure|always|off, got 'never'")
+    ):
+        Settings.from_env({"DEFAULT_TRACE": "never"})
+
+
 @pytest.mark.parametrize(("value", "message"), [("ten", "must be an integer"), ("0", "must be >= 1")])
 def test_bad_numbers_are_named(value, message):
     with pytest.raises(ConfigError, match=f"RATE_BURST {message}"):

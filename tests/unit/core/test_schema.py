@@ -71,6 +71,13 @@ def test_defaults_fill_every_optional_field():
     assert checked["meta"] == {}
 
 
+def test_trace_defaults_to_the_stacks_and_takes_only_the_policies():
+    assert schema.check_job(job(), SETTINGS)["trace"] == "on-failure"
+    assert schema.check_job(job(), Settings(default_trace="off"))["trace"] == "off"
+    assert schema.check_job(job(trace="always"), SETTINGS)["trace"] == "always"
+    assert rejection(job(trace="on-error"), SETTINGS).errors[0]["path"] == "/trace"
+
+
 def test_dispatch_defaults_to_the_stacks_and_pool_needs_a_pool():
     assert schema.check_job(job(), SETTINGS)["dispatch"] == "task"
     with_pool = Settings(default_dispatch="pool", pool_enabled=True)

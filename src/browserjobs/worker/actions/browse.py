@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from browserjobs.worker.action_context import DEFAULT_STEP_TIMEOUT_MS, ActionContext
+from browserjobs.worker.artifacts import ArtifactKind
 from browserjobs.worker.errors import ErrorName, JobFailure
 from browserjobs.worker.page_watch import http_failure
 
@@ -81,12 +82,15 @@ async def screenshot(ctx: ActionContext, args: dict[str, Any], timeout_ms: int) 
         image = await ctx.page.locator(args["selector"]).first.screenshot(timeout=timeout_ms)
     else:
         image = await ctx.page.screenshot(full_page=args.get("fullPage", False), timeout=timeout_ms)
-    await ctx.save_artifact(_default_name(ctx, ".png", args.get("name")), image, "image/png")
+    await ctx.save_artifact(
+        _default_name(ctx, ".png", args.get("name")), image, "image/png", ArtifactKind.SCREENSHOT
+    )
 
 
 async def pdf(ctx: ActionContext, args: dict[str, Any], timeout_ms: int) -> None:
     document = await ctx.page.pdf()
-    await ctx.save_artifact(_default_name(ctx, ".pdf", args.get("name")), document, "application/pdf")
+    name = _default_name(ctx, ".pdf", args.get("name"))
+    await ctx.save_artifact(name, document, "application/pdf", ArtifactKind.PDF)
 
 
 async def download(ctx: ActionContext, args: dict[str, Any], timeout_ms: int) -> None:
@@ -102,7 +106,8 @@ async def download(ctx: ActionContext, args: dict[str, Any], timeout_ms: int) ->
     path = Path(await item.path())
     _check_size(path.stat().st_size, item.url)
     name = args.get("name") or item.suggested_filename
-    await ctx.save_artifact(name, path, mimetypes.guess_type(name)[0] or "application/octet-stream")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    await ctx.save_artifact(name, path, content_type, ArtifactKind.DOWNLOAD)
 
 
 async def _download_url(ctx: ActionContext, url: str, name: str | None, timeout_ms: int) -> None:
@@ -131,7 +136,8 @@ async def _download_url(ctx: ActionContext, url: str, name: str | None, timeout_
         body = await response.body()
         _check_size(len(body), url)
         content_type = response.headers.get("content-type", "application/octet-stream").split(";")[0].strip()
-        await ctx.save_artifact(name or Path(urlsplit(url).path).name or "download", body, content_type)
+        name = name or Path(urlsplit(url).path).name or "download"
+        await ctx.save_artifact(name, body, content_type, ArtifactKind.DOWNLOAD)
         return
     raise JobFailure(ErrorName.SITE_CLIENT_ERROR, f"more than {MAX_REDIRECTS} redirects from {url}", url=url)
 
