@@ -57,8 +57,9 @@ def test_a_click_that_never_finds_its_element_leaves_trace_screenshot_console_an
 
     code, execution = worker.run(job_id)
 
-    assert code == ExitCode.BY_ERROR["Worker.Timeout"]
-    assert execution["error"] == "Worker.Timeout"
+    # Not the job's deadline: the step's own wait ran out (docs/CONTRACTS.md, Job.StepTimeout).
+    assert code == ExitCode.BY_ERROR["Job.StepTimeout"]
+    assert execution["error"] == "Job.StepTimeout"
     _, cause = worker.failure()
     assert cause["step"] == {"index": 3, "type": "click"}
     assert cause["artifacts"] == EVIDENCE
@@ -118,7 +119,7 @@ def test_trace_off_keeps_no_trace_of_a_failure_but_the_rest_of_its_evidence(work
 
     code, _ = worker.run(job_id)
 
-    assert code == ExitCode.BY_ERROR["Worker.Timeout"]
+    assert code == ExitCode.BY_ERROR["Job.StepTimeout"]
     _, cause = worker.failure()
     assert cause["artifacts"] == EVIDENCE[:3]
     assert "trace.zip" not in _kinds(stack.result(job_id))

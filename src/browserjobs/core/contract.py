@@ -18,6 +18,10 @@ class ErrorName(StrEnum):
     JOB_INTERRUPTED = "Job.Interrupted"
     WORKER_INTERRUPTED = "Worker.Interrupted"
     WORKER_TIMEOUT = "Worker.Timeout"
+    # A step other than a navigation waited its whole timeoutMs (a selector never appeared or never became
+    # actionable, a download never came): the page is not what the job expects. Not retried, and not a
+    # site failure for its breaker.
+    STEP_TIMEOUT = "Job.StepTimeout"
     SITE_CLIENT_ERROR = "Site.ClientError"
     SITE_SERVER_ERROR = "Site.ServerError"
     SITE_RATE_LIMITED = "Site.RateLimited"

@@ -115,7 +115,7 @@ class ActionContext:
         message = self.redacted(str(error))[:MAX_MESSAGE_CHARS]
         navigation = record["type"] in NAVIGATION_STEPS
         if isinstance(error, PlaywrightTimeoutError | TimeoutError):
-            name = ErrorName.SITE_TIMEOUT if navigation else ErrorName.WORKER_TIMEOUT
+            name = ErrorName.SITE_TIMEOUT if navigation else ErrorName.STEP_TIMEOUT
             return JobFailure(name, f"{where} did not finish within {timeout_ms} ms: {message}")
         if navigation and "net::ERR_" in message:  # Chromium's network errors: no answer from the site
             return JobFailure(ErrorName.SITE_UNREACHABLE, f"{where}: no answer from the site: {message}")

@@ -15,6 +15,7 @@ WORKER_ERRORS = (
     ErrorName.JOB_INTERRUPTED,
     ErrorName.WORKER_INTERRUPTED,
     ErrorName.WORKER_TIMEOUT,
+    ErrorName.STEP_TIMEOUT,
     ErrorName.SITE_CLIENT_ERROR,
     ErrorName.SITE_SERVER_ERROR,
     ErrorName.SITE_RATE_LIMITED,
@@ -47,6 +48,7 @@ class ExitCode:
         ErrorName.SITE_UNREACHABLE: 19,
         ErrorName.SITE_TIMEOUT: 20,
         ErrorName.SITE_BREAKER_OPEN: 21,
+        ErrorName.STEP_TIMEOUT: 22,
     }
 
 
