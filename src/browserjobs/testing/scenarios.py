@@ -7,9 +7,11 @@ returns its checks, the jobs it ran and what it measured. A scenario passes when
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import time
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -608,6 +610,72 @@ def invalid_input(ctx: Context, result: ScenarioResult) -> None:
     result.check("no execution started", ctx.harness.execution(job["jobId"]) is None)
 
 
+EVIDENCE_FILES = {
+    "trace.zip": "trace",
+    "failure-screenshot.png": "failure-screenshot",
+    "console.json": "console",
+    "network.json": "network",
+}
+
+
+def evidence(ctx: Context, result: ScenarioResult) -> None:
+    """A click waits for a button the page never shows: the job FAILS with Job.StepTimeout, and its artifact
+    prefix holds what the page looked like (trace, screenshot, console, network)."""
+    steps = [
+        {"goto": {"url": f"{ctx.site_url}/"}},
+        {"click": {"selector": "#checkout", "timeoutMs": 2000}},
+    ]
+    job = ctx.job("evidence", steps)
+    ctx.harness.submit(job)
+    record = ctx.run(job, "evidence", result)
+    error = record.get("error") or {}
+    result.check("job FAILED", record["status"] == "FAILED", record["status"])
+    result.check("with Job.StepTimeout", error.get("Error") == ErrorName.STEP_TIMEOUT, error.get("Error"))
+    cause = json.loads(error.get("Cause") or "{}")
+    listed = {entry["name"]: entry["kind"] for entry in cause.get("artifacts", [])}
+    result.check("the cause lists the evidence", listed == EVIDENCE_FILES, listed)
+    files = _artifacts(ctx, job["jobId"])
+    result.check(
+        "all four are in the job's artifact prefix", set(EVIDENCE_FILES) <= set(files), sorted(files)
+    )
+    if "trace.zip" in files:
+        with zipfile.ZipFile(io.BytesIO(files["trace.zip"])) as trace:
+            events = [json.loads(line) for line in trace.read("trace.trace").splitlines() if line]
+        clicks = [
+            e["params"].get("selector")
+            for e in events
+            if e.get("type") == "before" and e.get("method") == "click"
+        ]
+        result.check("the trace holds the click that waited", clicks == ["#checkout"], clicks)
+    if "failure-screenshot.png" in files:
+        shot = files["failure-screenshot.png"]
+        result.check("the failure screenshot is a PNG", shot.startswith(b"\x89PNG"), len(shot))
+    if "console.json" in files:
+        texts = [m["text"] for m in json.loads(files["console.json"])["messages"]]
+        result.check(
+            "the console log holds the page's message", "sample shop ready: 3 products" in texts, texts
+        )
+    if "network.json" in files:
+        requests = json.loads(files["network.json"])["requests"]
+        page = [r for r in requests if r["url"] == f"{ctx.site_url}/"]
+        result.check(
+            "the network log holds the page load, no headers",
+            page and page[0]["status"] == 200 and "headers" not in page[0],
+            page,
+        )
+
+
+def _artifacts(ctx: Context, job_id: str) -> dict[str, bytes]:
+    """The files under the job's artifact prefix, by name."""
+    s3, bucket = ctx.harness.client("s3"), ctx.harness.outputs["ArtifactsBucketName"]
+    prefix = f"jobs/{job_id}/artifacts/"
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {
+        item["Key"].removeprefix(prefix): s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        for item in listed
+    }
+
+
 SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
     ("success", "a job extracts data and takes a screenshot", success),
     ("wait", "two jobs on one lockKey: the second waits", wait_for_lock),
@@ -619,6 +687,11 @@ SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
     ("ratelimit", "a site answers 429 with Retry-After: 3: the job waits, then succeeds", site_rate_limit),
     ("breaker", "a site is down: its breaker holds eight jobs, lets them go once it is back", site_breaker),
     ("invalid", "invalid input is rejected and recorded", invalid_input),
+    (
+        "evidence",
+        "a click waits for a button that never appears: FAILED, with its trace and evidence",
+        evidence,
+    ),
     ("pool", "six pool jobs: the pool scales out, runs them in warm browsers, scales back in", pool_burst),
     ("pool-crash", "a pool task dies with jobs in flight: they fail over within seconds", pool_crash),
     ("pool-spot", "a Spot interruption: the short job finishes in the drain, the long one moves", pool_spot),
