@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from browserjobs.ops import artifacts as artifact_store
 from browserjobs.ops import dlq, jobs, locks
-from browserjobs.ops.asl_graph import END, START, layout
+from browserjobs.ops.asl_graph import END, START, graph
 from browserjobs.ops.outputs import OperatorError, Target
 from browserjobs.ops.timeline import build_timeline
 
@@ -40,12 +40,12 @@ def to_json(value: Any) -> Any:
 
 
 @lru_cache(maxsize=16)
-def _layout_of(definition_hash: str, definition: str) -> dict[str, Any]:
-    return layout(json.loads(definition))
+def _graph_of(definition_hash: str, definition: str) -> dict[str, Any]:
+    return graph(json.loads(definition))
 
 
 def graph_for(definition: str) -> dict[str, Any]:
-    return _layout_of(hashlib.sha256(definition.encode()).hexdigest(), definition)
+    return _graph_of(hashlib.sha256(definition.encode()).hexdigest(), definition)
 
 
 def executions(target: Target, status: str | None) -> list[dict[str, Any]]:

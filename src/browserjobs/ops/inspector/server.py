@@ -29,6 +29,7 @@ STATIC_FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/graph.js": ("graph.js", "text/javascript; charset=utf-8"),
+    "/static/vendor/elk.bundled.js": ("vendor/elk.bundled.js", "text/javascript; charset=utf-8"),
     "/static/app.css": ("app.css", "text/css; charset=utf-8"),
 }
 CSP = (
@@ -213,7 +214,7 @@ class InspectorHandler(BaseHTTPRequestHandler):
         self._send_json(result, HTTPStatus.OK if not result["error"] else HTTPStatus.CONFLICT)
 
     GET_ROUTES: list[tuple[re.Pattern[str], Route]] = [
-        (re.compile(r"/|/static/(app\.js|graph\.js|app\.css)"), _static),
+        (re.compile(r"/|/static/(app\.js|graph\.js|app\.css|vendor/elk\.bundled\.js)"), _static),
         (re.compile(r"/api/config"), _config),
         (re.compile(r"/api/executions"), _executions),
         (re.compile(r"/api/executions/(.+)"), _execution),

@@ -242,7 +242,7 @@ function executionView(id) {
     el("span", {}, el("i", { className: `s-${s === "NOT_VISITED" ? "x" : s}` }), s.replace("_", " ").toLowerCase())));
 
   function render() {
-    const { execution, graph, stateStatus, transitions, states } = last;
+    const { execution, laid, stateStatus, transitions, states } = last;
     const runOf = (name) => [...states].reverse().find((r) => r.name === name);
     const stop = execution.stopDate ? new Date(execution.stopDate) : new Date();
     header.replaceChildren(
@@ -250,11 +250,11 @@ function executionView(id) {
       el("p", { className: "muted" }, `${execution.executionArn} · started ${when(execution.startDate)} · `,
         `${execution.stopDate ? "took" : "running for"} ${duration(stop - new Date(execution.startDate))}`));
     const room = graphBox.clientWidth - 30;
-    const scale = fit && graph.width > room ? Math.max(MIN_SCALE, room / graph.width) : 1;
+    const scale = fit && laid.width > room ? Math.max(MIN_SCALE, room / laid.width) : 1;
     const zoom = el("button", { type: "button", id: "zoom", onclick: () => { fit = !fit; render(); } },
       fit ? "Actual size" : "Fit");
     graphBox.replaceChildren(el("div", { className: "graph-tools" }, legend, zoom),
-      drawGraph(graph, stateStatus, transitions, selected, (name) => {
+      drawGraph(laid, stateStatus, transitions, selected, (name) => {
         selected = name;
         render();
       }, scale));
@@ -263,7 +263,8 @@ function executionView(id) {
   }
 
   poll(2, async () => {
-    last = await api(`/api/executions/${encodeURIComponent(id)}`);
+    const detail = await api(`/api/executions/${encodeURIComponent(id)}`);
+    last = { ...detail, laid: await layoutGraph(detail.graph) };
     if (selected === null) {
       const failed = last.states.filter((r) => r.status === "FAILED");
       selected = failed.length ? failed[failed.length - 1].name : null;
