@@ -6,10 +6,12 @@ import json
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from typer.testing import CliRunner
 
-from browserjobs.ops.artifacts import derive_kind, safe_file_name
+from browserjobs.ops.artifacts import derive_kind, job_artifacts, safe_file_name
 from browserjobs.ops.cli import app
+from browserjobs.ops.outputs import OperatorError, Target
 from tests.cli.operator_stack import OperatorStack, png, start_job
 
 pytestmark = pytest.mark.unit
@@ -108,3 +110,18 @@ def test_unknown_jobs_and_jobs_without_files_are_told_apart(stack):
     empty = run(stack, "artifacts", job_id)
     assert empty.exit_code == 3 and "has no artifacts" in empty.stderr
     assert run(stack, "artifacts", "..").exit_code == 2
+
+
+def test_access_denied_names_the_permissions_the_operator_needs(stack, monkeypatch):
+    target = Target(stack.name, stack.url)
+    s3 = target.client("s3")
+
+    def denied(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "ListObjectsV2")
+
+    monkeypatch.setattr(s3, "get_object", denied)
+    monkeypatch.setattr(s3, "list_objects_v2", denied)
+    with pytest.raises(OperatorError) as raised:
+        job_artifacts(target, "acct-denied")
+    assert raised.value.exit_code == 1
+    assert "access denied" in str(raised.value) and "kms:Decrypt" in str(raised.value)

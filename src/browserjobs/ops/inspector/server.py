@@ -3,7 +3,9 @@
 Hardening, because job data is untrusted: the page builds its DOM with textContent only and a strict
 Content-Security-Policy forbids inline script; artifacts other than raster images are served as
 downloads; a Host check stops DNS rebinding; POSTs need a JSON body and a custom header, which a
-cross-site form cannot send.
+cross-site form cannot send. Artifacts are served from their job's prefix only. Playwright's trace viewer
+(/trace-viewer/, its own code from the installed package) gets a looser policy of its own: it needs an
+inline script, inline styles and same-origin frames for its snapshots.
 """
 
 from __future__ import annotations
