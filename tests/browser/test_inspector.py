@@ -1,8 +1,12 @@
-"""The inspector in a real headless Chromium, against executions of a stack on a moto endpoint."""
+"""The inspector in a real headless Chromium, against executions of a stack on a moto endpoint.
+
+UPDATE_DOCS_IMAGES=1 also writes a failed job's evidence to docs/img/inspector-evidence.png (the README's).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +29,7 @@ from tests.cli.operator_stack import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.allow_hosts(["127.0.0.1", "localhost", "::1"])]
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "img"
 SUCCEEDED_FILL = "rgb(230, 244, 234)"
 FAILED_FILL = "rgb(253, 236, 234)"
 
@@ -61,16 +66,22 @@ def finished_job_with_artifacts(stack: OperatorStack) -> tuple[str, str]:
     return job_id, arn
 
 
-def real_trace(browser: Browser, folder: Path) -> bytes:
-    """A Playwright trace of a click on a tiny page, as the worker records one."""
-    context = browser.new_context()
+def real_trace(browser: Browser, folder: Path) -> tuple[bytes, bytes]:
+    """A Playwright trace of a click on a tiny page, and the page's screenshot, as the worker records them."""
+    context = browser.new_context(viewport={"width": 400, "height": 240})
     context.tracing.start(screenshots=True, snapshots=True)
     page = context.new_page()
-    page.set_content("<button onclick=\"this.textContent = 'done'\">Place order</button>")
+    page.set_content(ORDER_PAGE)
     page.get_by_role("button", name="Place order").click()
+    screenshot = page.screenshot()
     context.tracing.stop(path=folder / "trace.zip")
     context.close()
-    return (folder / "trace.zip").read_bytes()
+    return (folder / "trace.zip").read_bytes(), screenshot
+
+
+ORDER_PAGE = """<body style="font: 16px sans-serif; padding: 16px">
+<h3>Checkout</h3><button onclick="document.getElementById('e').textContent = 'Error 503: try again later'">
+Place order</button><p id="e" style="color: #c62828"></p></body>"""
 
 
 def failed_job_with_evidence(stack: OperatorStack, browser: Browser, folder: Path) -> str:
@@ -79,9 +90,10 @@ def failed_job_with_evidence(stack: OperatorStack, browser: Browser, folder: Pat
     wait_for_status(stack, arn, {"FAILED"})
     s3, bucket = stack.client("s3"), stack.outputs["ArtifactsBucketName"]
     prefix = f"jobs/{job_id}/artifacts/"
+    trace, screenshot = real_trace(browser, folder)
     files = [
-        ("trace.zip", "trace", "application/zip", real_trace(browser, folder)),
-        ("failure-screenshot.png", "failure-screenshot", "image/png", png(400, 240, (200, 40, 40))),
+        ("trace.zip", "trace", "application/zip", trace),
+        ("failure-screenshot.png", "failure-screenshot", "image/png", screenshot),
         ("console.json", "console", "application/json", json.dumps(CONSOLE).encode()),
         ("network.json", "network", "application/json", json.dumps(NETWORK).encode()),
         ("invoice.pdf", "pdf", "application/pdf", b"%PDF-1.4 not really"),
@@ -122,12 +134,15 @@ def test_a_failed_job_shows_its_evidence_by_kind(stack, inspector, page, browser
     expect(page.locator("#artifacts .records[data-kind=console]")).to_contain_text(HOSTILE)  # as text
     assert page.evaluate("document.body.dataset.pwned") is None
     expect(page.locator('#artifacts a[data-name="artifacts/invoice.pdf"]')).to_be_visible()
+    if os.environ.get("UPDATE_DOCS_IMAGES") == "1":  # the README's picture of a failed job's evidence
+        page.locator("#artifacts").screenshot(path=DOCS / "inspector-evidence.png")
 
     viewer = page.locator("#artifacts a.open-trace").get_attribute("href")
     page.goto(inspector.url.rstrip("/") + viewer)
     # the viewer lists the trace's actions once its service worker has loaded the trace
     expect(page.get_by_text("Place order").first).to_be_visible(timeout=30_000)
     expect(page.locator(".action-title", has_text="Click").first).to_be_visible()
+    expect(page.locator(".action-title", has_text="Set content").first).to_be_visible()
 
 
 def test_without_playwright_the_page_says_how_to_view_a_trace(

@@ -204,7 +204,7 @@ function recordsView(a) {
     box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
       el("tbody", {}, rows.slice(0, TABLE_ROWS).map((r) => el("tr", {}, columns.map((c) =>
         el("td", { className: "wrap" }, cell(r[c]))))))),
-      rows.length > TABLE_ROWS ? el("p", { className: "muted" }, `first ${TABLE_ROWS} of ${rows.length}`) : null);
+      ...(rows.length > TABLE_ROWS ? [el("p", { className: "muted" }, `first ${TABLE_ROWS} of ${rows.length}`)] : []));
   }).catch((error) => box.replaceChildren(el("p", { className: "error" }, `${a.name}: ${error.message}`)));
   return box;
 }
