@@ -113,7 +113,11 @@ def test_the_whole_workflow_is_laid_out_readably(stack, inspector, page: Page):
 
     taken = [e for e in geometry["edges"] if e["taken"]]
     assert taken and all("taken" in e["cls"] for e in taken)
-    assert ("__start__", "CheckLock") in {(e["source"], e["target"]) for e in taken}
+    took = {(e["source"], e["target"], e["kind"]) for e in taken}
+    assert ("__start__", "CheckLock", "next") in took
+    # the definition's tables do not exist here: CheckLock's error is caught, and its catch edge is the path
+    expect(node(page, "CheckLock")).to_have_attribute("data-status", "CAUGHT")
+    assert ("CheckLock", "MarkFailed", "catch") in took and ("CheckLock", "LockFound", "next") not in took
     visited = page.locator('svg.workflow g.node:not([data-status="NOT_VISITED"])')
     assert visited.count() >= 3
 

@@ -106,11 +106,17 @@ function drawGraph(laid, status, transitions, selected, onSelect, scale) {
   }
   svg.appendChild(defs);
 
-  const taken = new Set(transitions.map(([a, b]) => a + "\u0000" + b));
+  const pairOf = (e) => e.source + "\u0000" + e.target;
+  const taken = new Set(transitions.map(([source, target]) => pairOf({ source, target })));
+  const parallel = new Map();  // a state can reach the same next state by its Next and by a Catch
+  for (const e of laid.edges) parallel.set(pairOf(e), (parallel.get(pairOf(e)) || 0) + 1);
+  // of two such edges the catch was taken if the source's error was caught, the other one if not
+  const tookEdge = (e) => taken.has(pairOf(e))
+    && (parallel.get(pairOf(e)) === 1 || (status[e.source] === "CAUGHT") === (e.kind === "catch"));
   const edges = svgEl("g", { class: "edges" });
   const labels = svgEl("g", { class: "edge-labels" });
   for (const edge of laid.edges) {
-    const isTaken = taken.has(edge.source + "\u0000" + edge.target);
+    const isTaken = tookEdge(edge);
     const marker = isTaken ? "arrow-taken" : edge.kind === "catch" ? "arrow-catch" : "arrow";
     const path = svgEl("path", {
       d: pathOf(edge.points), "marker-end": `url(#${marker})`,
