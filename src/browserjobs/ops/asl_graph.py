@@ -40,15 +40,50 @@ def edges_of(definition: dict[str, Any]) -> list[Edge]:
     return [edge for edge in edges if edge.target in known]
 
 
+# by suffix of the comparison's name (StringEquals, NumericGreaterThanEqualsPath, ...), longest first
+_OPERATORS = (
+    ("GreaterThanEquals", "≥"),
+    ("LessThanEquals", "≤"),
+    ("GreaterThan", ">"),
+    ("LessThan", "<"),
+    ("Equals", "="),
+    ("Matches", "~"),
+)
+_RULE_KEYS = {"Variable", "Next", "Comment", "Assign", "Output"}
+
+
 def _choice_label(choice: dict[str, Any]) -> str:
-    """A short label for a Choice rule: its variable and comparison, or the JSONata condition."""
-    if "Condition" in choice:
-        return str(choice["Condition"])[:40]
-    variable = choice.get("Variable", "")
+    """A Choice rule as a short label, e.g. `outcome = CLAIMED`, `has taskArn & not cause ~ States.*`."""
+    if "Condition" in choice:  # JSONata
+        return str(choice["Condition"]).strip("{}% ")
+    if "And" in choice or "Or" in choice:
+        joiner = " & " if "And" in choice else " | "
+        rules = choice.get("And") or choice.get("Or") or []
+        labels = [
+            f"({_choice_label(rule)})" if {"And", "Or"} & set(rule) else _choice_label(rule) for rule in rules
+        ]
+        return joiner.join(labels)
+    if "Not" in choice:
+        return f"not {_choice_label(choice['Not'])}"
+    field = _field(choice.get("Variable", ""))
     for key, value in choice.items():
-        if key not in ("Variable", "Next", "Comment", "Assign", "Output"):
-            return f"{variable} {key} {value}"[:40] if not isinstance(value, (list, dict)) else key
-    return choice.get("Comment", "")[:40]
+        if key in _RULE_KEYS:
+            continue
+        if key == "IsPresent":
+            return f"has {field}" if value else f"no {field}"
+        if key.startswith("Is"):
+            return f"{field} {key[2:].lower()}" if value else f"{field} not {key[2:].lower()}"
+        name = key.removesuffix("Path")
+        operator = next((op for suffix, op in _OPERATORS if name.endswith(suffix)), key)
+        shown = _field(str(value)) if key.endswith("Path") else value if value != "" else '""'
+        return f"{field} {operator} {shown}"
+    return str(choice.get("Comment", ""))
+
+
+def _field(path: str) -> str:
+    """The readable end of a JSONPath: `$.lock.Item.jobId.S` -> `jobId`."""
+    parts = [part for part in path.removeprefix("$").split(".") if part and part not in ("S", "N", "BOOL")]
+    return parts[-1] if parts else path
 
 
 def _back_edges(nodes: list[str], edges: list[Edge]) -> set[Edge]:

@@ -78,3 +78,13 @@ def test_edges_to_unknown_states_are_ignored():
     assert (START, "A") in {(e.source, e.target) for e in edges_of(definition)}
     assert all(e.target != "Missing" for e in edges_of(definition))
     assert [node["id"] for node in graph(definition)["nodes"]] == [START, "A", "Orphan", END]
+
+
+def test_choice_rules_read_as_short_conditions(workflow):
+    labels = {(e["source"], e["target"]): e["label"] for e in workflow["edges"] if e["kind"] == "choice"}
+    assert labels[("ClaimOutcome", "RunBrowserTask")] == "outcome = CLAIMED"
+    assert labels[("LockWaitExhausted", "LockWaitTimedOut")] == "attempt ≥ maxAttempts"
+    assert labels[("ReservedErrorName", "RenameReservedError")] == "Error ~ States.*"
+    assert labels[("ConflictPolicy", "RecordInterruption")] == (
+        "onConflict = interrupt & (not has interruptedJobId | not interruptedJobId = jobId)"
+    )

@@ -8,7 +8,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const NODE_WIDTH = 176;
 const NODE_HEIGHT = 34;
 const TERMINAL_WIDTH = 90;
-const LABEL_CHARS = 18;  // the whole label is the edge's tooltip
+const LABEL_CHARS = 22;  // the whole label is the edge's tooltip
 const LABEL_CHAR_WIDTH = 5.6;  // 10px system-ui, a little generous: a label never overflows its room
 const LABEL_HEIGHT = 14;
 const ELK_OPTIONS = {
@@ -53,7 +53,8 @@ function layoutGraph(graph) {
         const [from, to] = e.loop ? [e.target, e.source] : [e.source, e.target];
         return { id: e.id, sources: [from], targets: [to],
           labels: text ? [{ text, width: text.length * LABEL_CHAR_WIDTH + 6, height: LABEL_HEIGHT,
-            layoutOptions: { "elk.edgeLabels.placement": "TAIL" } }] : [] };  // by its source: fewer layers
+            // by the state it leaves (a reversed loop's head): fewer layers than labels mid-edge
+            layoutOptions: { "elk.edgeLabels.placement": e.loop ? "HEAD" : "TAIL" } }] : [] };
       }),
     };
     layouts.set(key, elk.layout(input).then((laid) => {
