@@ -57,23 +57,59 @@ def test_job_detail_lists_artifacts_and_reads_the_result(stack, inspector):
     stack.client("s3").put_object(Bucket=bucket, Key=f"jobs/{job_id}/result.json", Body=b'{"ok": true}')
     detail = get(inspector, f"/api/jobs/{job_id}").json()
     assert detail["job"]["jobId"] == job_id and detail["result"] == {"ok": True}
-    assert {(a["name"], a["image"]) for a in detail["artifacts"]} == {
-        ("artifacts/shot.png", True),
-        ("result.json", False),
+    listed = get(inspector, f"/api/jobs/{job_id}/artifacts").json()
+    assert {(a["name"], a["kind"]) for a in listed["artifacts"]} == {
+        ("artifacts/shot.png", "screenshot"),
+        ("result.json", "result"),
     }
-    image = get(inspector, f"/api/artifact?key=jobs/{job_id}/artifacts/shot.png")
+    assert listed["traceViewer"]["available"] is True
+    url = next(a["url"] for a in listed["artifacts"] if a["kind"] == "screenshot")
+    assert url == f"/api/jobs/{job_id}/files/artifacts/shot.png"
+    image = get(inspector, url)
     assert image.headers["Content-Type"] == "image/png" and image.content == png()
+    result = get(inspector, f"/api/jobs/{job_id}/files/result.json")
+    assert result.headers["Content-Disposition"] == "attachment" and result.json() == {"ok": True}
     assert get(inspector, "/api/jobs/no-such-job").status_code == 404
 
 
-def test_session_state_is_never_served(stack, inspector):
-    stack.client("s3").put_object(
-        Bucket=stack.outputs["ArtifactsBucketName"], Key="sessions/acct/state.json", Body=b'{"cookies": []}'
-    )
-    for key in ("sessions/acct/state.json", "jobs/../sessions/acct/state.json"):
-        response = get(inspector, f"/api/artifact?key={quote(key)}")
-        assert response.status_code == 404
+def test_artifacts_are_served_from_the_job_s_prefix_only(stack, inspector):
+    job_id, _ = start_job(stack, "acct-api-escape")
+    s3, bucket = stack.client("s3"), stack.outputs["ArtifactsBucketName"]
+    s3.put_object(Bucket=bucket, Key="sessions/acct/state.json", Body=b'{"cookies": []}')
+    s3.put_object(Bucket=bucket, Key=f"jobs/{job_id}/artifacts/a.txt", Body=b"mine")
+    escapes = [
+        f"/api/jobs/{job_id}/files/../../../sessions/acct/state.json",
+        f"/api/jobs/{job_id}/files/%2e%2e/%2e%2e/%2e%2e/sessions/acct/state.json",
+        f"/api/jobs/{job_id}/files/artifacts/..%2f..%2f..%2fsessions%2facct%2fstate.json",
+        "/api/jobs/..%2f..%2fsessions/files/acct/state.json",
+        "/api/jobs/%2e%2e/files/sessions/acct/state.json",
+        f"/api/jobs/{job_id}/files/artifacts//a.txt",
+        f"/api/jobs/{job_id}/files/artifacts\\..\\..\\a.txt",
+    ]
+    for path in escapes:
+        response = requests.get(inspector.url.rstrip("/") + path, timeout=30)
+        assert response.status_code == 404, path
         assert "cookies" not in response.text
+    assert get(inspector, f"/api/jobs/{job_id}/files/artifacts/a.txt").content == b"mine"
+
+
+def test_the_trace_viewer_is_served_from_the_playwright_package(inspector):
+    page = get(inspector, "/trace-viewer/index.html")
+    assert page.status_code == 200 and "Trace Viewer" in page.text
+    assert "frame-ancestors 'self'" in page.headers["Content-Security-Policy"]
+    assert get(inspector, "/trace-viewer/sw.bundle.js").headers["Content-Type"].endswith("charset=utf-8")
+    assert get(inspector, "/trace-viewer/../server.py").status_code == 404
+    assert get(inspector, "/trace-viewer/%2e%2e/%2e%2e/__init__.py").status_code == 404
+
+
+def test_without_playwright_the_viewer_is_reported_unavailable(stack, inspector, monkeypatch):
+    monkeypatch.setattr("browserjobs.ops.inspector.api.trace_viewer_root", lambda: None)
+    job_id, _ = start_job(stack, "acct-api-noviewer")
+    listed = get(inspector, f"/api/jobs/{job_id}/artifacts").json()
+    assert listed["traceViewer"]["available"] is False
+    assert "playwright show-trace" in listed["traceViewer"]["howTo"]
+    missing = get(inspector, "/trace-viewer/index.html")
+    assert missing.status_code == 404 and "playwright show-trace" in missing.json()["error"]
 
 
 def test_a_foreign_host_header_is_refused(inspector):

@@ -61,9 +61,11 @@ def test_one_import_root_and_its_data_are_installed(installed: Path) -> None:
         "import importlib.util, json, sysconfig, pathlib\n"
         "import browserjobs, browserjobs.core.schema as schema\n"
         "site = pathlib.Path(sysconfig.get_paths()['purelib'])\n"
+        "static = site / 'browserjobs' / 'ops' / 'inspector' / 'static'\n"
         "print(json.dumps({'top': sorted(p.name for p in site.iterdir()),\n"
         "                  'schemas': sorted(p.name for p in schema.schemas_dir().rglob('*.json')),\n"
-        "                  'inside': str(schema.schemas_dir()).startswith(str(site))}))\n"
+        "                  'inside': str(schema.schemas_dir()).startswith(str(site)),\n"
+        "                  'static': sorted(str(p.relative_to(static)) for p in static.rglob('*'))}))\n"
     )
     result = _run(installed, str(installed / "venv" / "bin" / "python"), "-c", probe)
 
@@ -73,6 +75,8 @@ def test_one_import_root_and_its_data_are_installed(installed: Path) -> None:
     assert not {"local", "worker", "jobcore"} & set(found["top"]), found["top"]
     assert {"job.schema.json", "result.schema.json", "browse.schema.json"} <= set(found["schemas"])
     assert found["inside"], "the schemas must come from the installed package"
+    vendored = {"vendor/elk.bundled.js", "vendor/LICENSE-elkjs.md"}  # a subfolder: package-data lists it
+    assert {"index.html", "graph.js", *vendored} <= set(found["static"])
 
 
 def test_the_local_stack_commands_say_which_extra_they_need(installed: Path) -> None:

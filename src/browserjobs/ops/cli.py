@@ -24,6 +24,7 @@ from browserjobs.core.contract import DEFAULT_TIMEOUT_SECONDS, FINAL_EXECUTION_S
 from browserjobs.core.ids import sqs_job_id
 from browserjobs.core.sessions import SessionStore
 from browserjobs.core.stack_names import default_stack_name
+from browserjobs.ops import artifacts as artifact_store
 from browserjobs.ops import breakers, dlq, doctor, intake_dlq, jobs, locks, pool
 from browserjobs.ops.outputs import LOCAL_ENDPOINT, OperatorError, Target
 from browserjobs.ops.timeline import build_timeline, event_summary
@@ -627,6 +628,46 @@ def doctor_command(
         out.print(table)
     if any(result.status == doctor.NOK for result in results):
         raise typer.Exit(1)
+
+
+@app.command("artifacts")
+def artifacts_command(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The job whose files to list.")],
+    download: Annotated[Path | None, typer.Option(help="Download them all into this folder.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite files --download finds in place.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (with the presigned URLs).")] = False,
+    expires: Annotated[
+        int, typer.Option(min=1, max=604800, help="Seconds the presigned URLs stay valid.")
+    ] = artifact_store.DEFAULT_EXPIRES,
+) -> None:
+    """List a job's artifacts (trace, failure screenshot, console, network, files) with presigned URLs."""
+    target = _target(ctx)
+    found = artifact_store.job_artifacts(target, job_id)
+    urls = [artifact_store.presigned_url(target, artifact, expires) for artifact in found]
+    saved = artifact_store.download(target, found, download, force) if download else []
+    if as_json:
+        rows = [{**a.to_json(), "url": url} for a, url in zip(found, urls, strict=True)]
+        _print_json({"jobId": job_id, "artifacts": rows, "downloaded": [str(path) for path in saved]})
+        return
+    table = Table(title=f"artifacts of {escape(job_id)}")
+    for column in ("kind", "name", "bytes", "type", "last modified"):
+        table.add_column(column, justify="right" if column == "bytes" else "left")
+    for artifact in found:
+        table.add_row(
+            artifact.kind,
+            escape(artifact.name),
+            str(artifact.size),
+            escape(artifact.content_type),
+            artifact.last_modified[:19],
+        )
+    out.print(table)
+    for artifact, url in zip(found, urls, strict=True):
+        out.print(f"{escape(artifact.name)}: {url}", highlight=False, soft_wrap=True)
+    for path in saved:
+        out.print(f"saved {escape(str(path))}")
+    if any(artifact.kind == "trace" for artifact in found):
+        out.print("view the trace: [bold]playwright show-trace trace.zip[/] (--download it first)")
 
 
 @app.command()

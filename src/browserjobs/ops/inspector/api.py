@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import mimetypes
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
+from browserjobs.ops import artifacts as artifact_store
 from browserjobs.ops import dlq, jobs, locks
-from browserjobs.ops.asl_graph import END, START, layout
+from browserjobs.ops.asl_graph import END, START, graph
 from browserjobs.ops.outputs import OperatorError, Target
 from browserjobs.ops.timeline import build_timeline
 
-MAX_RESULT_BYTES = 256 * 1024
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
 
 
@@ -36,12 +40,12 @@ def to_json(value: Any) -> Any:
 
 
 @lru_cache(maxsize=16)
-def _layout_of(definition_hash: str, definition: str) -> dict[str, Any]:
-    return layout(json.loads(definition))
+def _graph_of(definition_hash: str, definition: str) -> dict[str, Any]:
+    return graph(json.loads(definition))
 
 
 def graph_for(definition: str) -> dict[str, Any]:
-    return _layout_of(hashlib.sha256(definition.encode()).hexdigest(), definition)
+    return _graph_of(hashlib.sha256(definition.encode()).hexdigest(), definition)
 
 
 def executions(target: Target, status: str | None) -> list[dict[str, Any]]:
@@ -78,64 +82,73 @@ def execution_detail(target: Target, job_or_arn: str) -> dict[str, Any]:
 
 
 def job_detail(target: Target, job_id: str) -> dict[str, Any]:
+    """The job record, its result.json and what it holds or waits for (its files: job_artifacts)."""
+    if not _valid(job_id):
+        raise NotFound(f"not a jobId: {job_id!r}")
     record = jobs.get_job(target, job_id)
-    bucket = target.outputs["ArtifactsBucketName"]
-    artifacts = []
-    result = None
-    try:
-        pages = (
-            target.client("s3")
-            .get_paginator("list_objects_v2")
-            .paginate(Bucket=bucket, Prefix=f"jobs/{job_id}/")
-        )
-        objects = [obj for page in pages for obj in page.get("Contents", [])]
-    except ClientError as error:
-        raise OperatorError(f"cannot list artifacts: {error.response['Error']['Message']}") from error
-    for obj in objects:
-        name = obj["Key"].removeprefix(f"jobs/{job_id}/")
-        artifacts.append(
-            {
-                "key": obj["Key"],
-                "name": name,
-                "size": obj["Size"],
-                "image": name.lower().endswith((".png", ".jpg", ".jpeg", ".gif", ".webp")),
-            }
-        )
-        if name == "result.json" and obj["Size"] <= MAX_RESULT_BYTES:
-            body = target.client("s3").get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            try:
-                result = json.loads(body)
-            except json.JSONDecodeError:
-                result = {"unparsable": body.decode("utf-8", "replace")[:2000]}
-    if record is None and not artifacts:
+    result = artifact_store.read_result(target, job_id)
+    if record is None and result is None and not artifact_store.list_artifacts(target, job_id):
         raise NotFound(f"no job {job_id!r}")
     job = record or {}
     keys = locks.key_state(target, job.get("lockKey"), job.get("rateKey"), job.get("siteKey"))
-    return {"job": record, "artifacts": artifacts, "result": result, **keys}
+    return {"job": record, "result": result, **keys}
 
 
-def artifact(target: Target, key: str) -> tuple[bytes, str]:
-    """An artifact's bytes and the content type to serve it with (only under jobs/: never sessions)."""
-    if not key.startswith("jobs/") or "/../" in key or key.endswith("/.."):
-        raise NotFound("only job artifacts can be served")
+def _valid(job_id: str) -> bool:
+    try:
+        artifact_store.prefix_of(job_id)
+    except OperatorError:
+        return False
+    return True
+
+
+def job_artifacts(target: Target, job_id: str) -> list[dict[str, Any]]:
+    """The job's artifacts, each with the same-origin URL that serves its bytes (the page needs no AWS)."""
+    if not _valid(job_id):
+        raise NotFound(f"not a jobId: {job_id!r}")
+    result = artifact_store.read_result(target, job_id)
+    return [
+        {**artifact.to_json(), "url": f"/api/jobs/{quote(job_id, safe='')}/files/{quote(artifact.name)}"}
+        for artifact in artifact_store.list_artifacts(target, job_id, result)
+    ]
+
+
+def trace_viewer() -> dict[str, Any]:
+    """Whether Playwright's trace viewer can be served here, or how to view a trace without it."""
+    return {
+        "available": trace_viewer_root() is not None,
+        "howTo": "download trace.zip, then run `playwright show-trace trace.zip` "
+        "(pip install playwright), or open https://trace.playwright.dev and drop the file there",
+    }
+
+
+def trace_viewer_root() -> Path | None:
+    """The trace viewer that ships inside the playwright package, found without importing Playwright."""
+    try:
+        spec = importlib.util.find_spec("playwright")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    root = Path(spec.origin).parent / "driver" / "package" / "lib" / "vite" / "traceViewer"
+    return root if (root / "index.html").is_file() else None
+
+
+def open_artifact(target: Target, job_id: str, name: str) -> tuple[Any, int, str]:
+    """An artifact's body (a stream), length and content type; only keys inside the job's prefix."""
+    if not _valid(job_id) or not name or any(part in ("", ".", "..") for part in name.split("/")):
+        raise NotFound("no such artifact")
+    if "\\" in name or any(ord(char) < 32 for char in name):
+        raise NotFound("no such artifact")
+    key = artifact_store.prefix_of(job_id) + name
     try:
         obj = target.client("s3").get_object(Bucket=target.outputs["ArtifactsBucketName"], Key=key)
     except ClientError as error:
         if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
-            raise NotFound(f"no artifact {key!r}") from error
+            raise NotFound(f"no artifact {name!r} for job {job_id!r}") from error
         raise OperatorError(f"cannot read {key!r}: {error.response['Error']['Message']}") from error
-    content_type = obj.get("ContentType", "")
-    lowered = key.lower()
-    for suffix, kind in (
-        (".png", "image/png"),
-        (".jpg", "image/jpeg"),
-        (".jpeg", "image/jpeg"),
-        (".gif", "image/gif"),
-        (".webp", "image/webp"),
-    ):
-        if lowered.endswith(suffix):
-            content_type = kind
-    return obj["Body"].read(), content_type
+    content_type = mimetypes.guess_type(name)[0] or ""
+    return obj["Body"], int(obj["ContentLength"]), content_type
 
 
 def dead_letters(target: Target) -> list[dict[str, Any]]:

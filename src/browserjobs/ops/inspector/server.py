@@ -3,12 +3,15 @@
 Hardening, because job data is untrusted: the page builds its DOM with textContent only and a strict
 Content-Security-Policy forbids inline script; artifacts other than raster images are served as
 downloads; a Host check stops DNS rebinding; POSTs need a JSON body and a custom header, which a
-cross-site form cannot send.
+cross-site form cannot send. Artifacts are served from their job's prefix only. Playwright's trace viewer
+(/trace-viewer/, its own code from the installed package) gets a looser policy of its own: it needs an
+inline script, inline styles and same-origin frames for its snapshots.
 """
 
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -28,11 +31,17 @@ STATIC_FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/graph.js": ("graph.js", "text/javascript; charset=utf-8"),
+    "/static/vendor/elk.bundled.js": ("vendor/elk.bundled.js", "text/javascript; charset=utf-8"),
     "/static/app.css": ("app.css", "text/css; charset=utf-8"),
 }
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+TRACE_VIEWER_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self'; "
+    "frame-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'none'"
 )
 MAX_BODY = 16 * 1024
 POST_HEADER = "X-Inspector"
@@ -148,12 +157,40 @@ class InspectorHandler(BaseHTTPRequestHandler):
     def _job(self, match: re.Match[str]) -> None:
         self._send_json(api.job_detail(self.server.target, unquote(match.group(1))))
 
-    def _artifact(self, _: re.Match[str]) -> None:
-        body, content_type = api.artifact(self.server.target, self.query.get("key", ""))
+    def _artifacts(self, match: re.Match[str]) -> None:
+        job_id = unquote(match.group(1))
+        self._send_json(
+            {"artifacts": api.job_artifacts(self.server.target, job_id), "traceViewer": api.trace_viewer()}
+        )
+
+    def _file(self, match: re.Match[str]) -> None:
+        """An artifact's bytes, streamed: raster images inline, anything else a sandboxed download."""
+        body, length, content_type = api.open_artifact(
+            self.server.target, unquote(match.group(1)), unquote(match.group(2))
+        )
         extra = {"Content-Security-Policy": "sandbox; default-src 'none'"}
         if content_type not in INLINE_IMAGE_TYPES:
             content_type = "application/octet-stream"
             extra["Content-Disposition"] = "attachment"
+        self._headers(HTTPStatus.OK, content_type, length, extra)
+        for chunk in body.iter_chunks(64 * 1024):
+            self.wfile.write(chunk)
+
+    def _trace_viewer(self, match: re.Match[str]) -> None:
+        """Playwright's trace viewer, from the installed playwright package, on this origin: its service
+        worker needs the same origin as the trace it loads, and loopback is a secure context."""
+        root = api.trace_viewer_root()
+        if root is None:
+            raise NotFound(f"the trace viewer needs Playwright here: {api.trace_viewer()['howTo']}")
+        path = (root / (match.group(1) or "index.html")).resolve()
+        if not path.is_relative_to(root.resolve()) or not path.is_file():
+            raise NotFound(f"no {match.group(0)}")
+        body = path.read_bytes()
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type.endswith(("javascript", "json", "+xml")):
+            content_type += "; charset=utf-8"
+        # the viewer is Playwright's own code (an inline script, inline styles, snapshot frames)
+        extra = {"Content-Security-Policy": TRACE_VIEWER_CSP, "X-Frame-Options": "SAMEORIGIN"}
         self._headers(HTTPStatus.OK, content_type, len(body), extra)
         self.wfile.write(body)
 
@@ -179,12 +216,14 @@ class InspectorHandler(BaseHTTPRequestHandler):
         self._send_json(result, HTTPStatus.OK if not result["error"] else HTTPStatus.CONFLICT)
 
     GET_ROUTES: list[tuple[re.Pattern[str], Route]] = [
-        (re.compile(r"/|/static/(app\.js|graph\.js|app\.css)"), _static),
+        (re.compile(r"/|/static/(app\.js|graph\.js|app\.css|vendor/elk\.bundled\.js)"), _static),
         (re.compile(r"/api/config"), _config),
         (re.compile(r"/api/executions"), _executions),
         (re.compile(r"/api/executions/(.+)"), _execution),
         (re.compile(r"/api/jobs/([^/]+)"), _job),
-        (re.compile(r"/api/artifact"), _artifact),
+        (re.compile(r"/api/jobs/([^/]+)/artifacts"), _artifacts),
+        (re.compile(r"/api/jobs/([^/]+)/files/(.+)"), _file),
+        (re.compile(r"/trace-viewer/(.*)"), _trace_viewer),
         (re.compile(r"/api/dlq"), _dlq),
     ]
     POST_ROUTES: list[tuple[re.Pattern[str], Route]] = [

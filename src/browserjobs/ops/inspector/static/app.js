@@ -155,11 +155,8 @@ function eventsTable(events) {
     })));
 }
 
-function jobPanel(detail) {
+function jobPanel(detail, files) {
   const job = detail.job;
-  const images = detail.artifacts.filter((a) => a.image);
-  const files = detail.artifacts.filter((a) => !a.image);
-  const url = (a) => `/api/artifact?key=${encodeURIComponent(a.key)}`;
   return el("div", { id: "job" },
     el("h2", {}, "Job record ", job ? badge(job.status) : el("span", { className: "muted" }, "(none)")),
     json(job),
@@ -168,11 +165,64 @@ function jobPanel(detail) {
       job.waitReason === "BREAKER_OPEN" && detail.breaker
         ? ` (breaker of ${detail.breaker.siteKey} ${detail.breaker.state}, open until ${detail.breaker.openUntil || "—"})` : "") : null,
     el("div", { id: "lock-state" }, json({ lock: detail.lock, bucket: detail.bucket, breaker: detail.breaker })),
-    el("h2", {}, `Artifacts (${detail.artifacts.length})`),
-    el("div", { className: "artifacts", id: "artifacts" }, images.map((a) =>
-      el("figure", {}, el("img", { src: url(a), alt: a.name, "data-key": a.key }), el("figcaption", {}, a.name)))),
-    files.length ? el("ul", {}, files.map((a) => el("li", {}, el("a", { href: url(a) }, a.name), ` (${a.size} bytes)`))) : null,
+    evidence(files),
     detail.result ? [el("h2", {}, "Result"), el("div", { id: "result" }, json(detail.result))] : null);
+}
+
+// -- a job's evidence: its files grouped by kind (docs/CONTRACTS.md, Worker: artifacts) ------------
+const KIND_TITLES = [["trace", "Trace"], ["failure-screenshot", "Failure screenshot"], ["screenshot", "Screenshots"],
+  ["console", "Console"], ["network", "Network"], ["pdf", "PDFs"], ["download", "Downloads"], ["file", "Files"],
+  ["result", "Result file"]];
+const TABLE_ROWS = 200;
+
+function fileLink(a) {
+  return el("a", { href: a.url, "data-name": a.name }, a.name.replace(/^artifacts\//, ""));
+}
+
+function traceEntry(a, viewer) {
+  if (!viewer.available) {
+    return el("li", {}, fileLink(a), ` (${a.size} bytes) `,
+      el("span", { className: "muted trace-how" }, `No trace viewer here: ${viewer.howTo}`));
+  }
+  const trace = new URL(a.url, location.origin).href;  // the viewer's service worker fetches it, same origin
+  return el("li", {}, el("a", { className: "button open-trace", target: "_blank", rel: "noopener",
+    href: `/trace-viewer/index.html?trace=${encodeURIComponent(trace)}` }, "Open trace"), " ", fileLink(a),
+    ` (${a.size} bytes)`);
+}
+
+// console.json and network.json: arrays of flat records, shown as a table (text only); anything else as JSON
+function recordsView(a) {
+  const box = el("div", { className: "records", "data-kind": a.kind }, el("p", { className: "muted" }, "Loading…"));
+  fetch(a.url).then((r) => r.json()).then((value) => {
+    const rows = Array.isArray(value) ? value : (value && (value.entries || value.messages || value.requests));
+    if (!Array.isArray(rows) || !rows.every((r) => r && typeof r === "object" && !Array.isArray(r))) {
+      box.replaceChildren(json(value));
+      return;
+    }
+    const columns = [...new Set(rows.slice(0, 50).flatMap((r) => Object.keys(r)))].slice(0, 8);
+    const cell = (v) => (v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
+    box.replaceChildren(el("table", {}, el("thead", {}, el("tr", {}, columns.map((c) => el("th", {}, c)))),
+      el("tbody", {}, rows.slice(0, TABLE_ROWS).map((r) => el("tr", {}, columns.map((c) =>
+        el("td", { className: "wrap" }, cell(r[c]))))))),
+      ...(rows.length > TABLE_ROWS ? [el("p", { className: "muted" }, `first ${TABLE_ROWS} of ${rows.length}`)] : []));
+  }).catch((error) => box.replaceChildren(el("p", { className: "error" }, `${a.name}: ${error.message}`)));
+  return box;
+}
+
+function evidence(files) {
+  const { artifacts, traceViewer } = files;
+  const groups = KIND_TITLES.map(([kind, title]) => [kind, title, artifacts.filter((a) => a.kind === kind)])
+    .filter(([, , list]) => list.length);
+  return el("div", { id: "artifacts" }, el("h2", {}, `Artifacts (${artifacts.length})`),
+    groups.map(([kind, title, list]) => el("section", { className: "kind", "data-kind": kind },
+      el("h3", {}, title),
+      kind === "trace" ? el("ul", {}, list.map((a) => traceEntry(a, traceViewer)))
+        : kind === "failure-screenshot" || kind === "screenshot"
+          ? el("div", { className: "artifacts" }, list.map((a) => el("figure", {},
+            el("a", { href: a.url }, el("img", { src: a.url, alt: a.name, "data-key": a.key })),
+            el("figcaption", {}, a.name))))
+          : kind === "console" || kind === "network" ? list.flatMap((a) => [fileLink(a), recordsView(a)])
+            : el("ul", {}, list.map((a) => el("li", {}, fileLink(a), ` (${a.size} bytes, ${a.content_type})`))))));
 }
 
 function executionView(id) {
@@ -192,7 +242,7 @@ function executionView(id) {
     el("span", {}, el("i", { className: `s-${s === "NOT_VISITED" ? "x" : s}` }), s.replace("_", " ").toLowerCase())));
 
   function render() {
-    const { execution, graph, stateStatus, transitions, states } = last;
+    const { execution, laid, stateStatus, transitions, states } = last;
     const runOf = (name) => [...states].reverse().find((r) => r.name === name);
     const stop = execution.stopDate ? new Date(execution.stopDate) : new Date();
     header.replaceChildren(
@@ -200,11 +250,11 @@ function executionView(id) {
       el("p", { className: "muted" }, `${execution.executionArn} · started ${when(execution.startDate)} · `,
         `${execution.stopDate ? "took" : "running for"} ${duration(stop - new Date(execution.startDate))}`));
     const room = graphBox.clientWidth - 30;
-    const scale = fit && graph.width > room ? Math.max(MIN_SCALE, room / graph.width) : 1;
+    const scale = fit && laid.width > room ? Math.max(MIN_SCALE, room / laid.width) : 1;
     const zoom = el("button", { type: "button", id: "zoom", onclick: () => { fit = !fit; render(); } },
       fit ? "Actual size" : "Fit");
     graphBox.replaceChildren(el("div", { className: "graph-tools" }, legend, zoom),
-      drawGraph(graph, stateStatus, transitions, selected, (name) => {
+      drawGraph(laid, stateStatus, transitions, selected, (name) => {
         selected = name;
         render();
       }, scale));
@@ -213,7 +263,8 @@ function executionView(id) {
   }
 
   poll(2, async () => {
-    last = await api(`/api/executions/${encodeURIComponent(id)}`);
+    const detail = await api(`/api/executions/${encodeURIComponent(id)}`);
+    last = { ...detail, laid: await layoutGraph(detail.graph) };
     if (selected === null) {
       const failed = last.states.filter((r) => r.status === "FAILED");
       selected = failed.length ? failed[failed.length - 1].name : null;
@@ -221,7 +272,9 @@ function executionView(id) {
     render();
     const jobId = last.execution.name;
     try {
-      jobBox.replaceChildren(jobPanel(await api(`/api/jobs/${encodeURIComponent(jobId)}`)));
+      const [detail, files] = await Promise.all([api(`/api/jobs/${encodeURIComponent(jobId)}`),
+        api(`/api/jobs/${encodeURIComponent(jobId)}/artifacts`)]);
+      jobBox.replaceChildren(jobPanel(detail, files));
     } catch (error) {
       jobBox.replaceChildren(el("h2", {}, "Job record"), el("p", { className: "muted" }, error.message));
     }
