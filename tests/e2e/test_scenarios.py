@@ -38,6 +38,8 @@ NOT_EXERCISED_HERE = {
     ("PoolTaskRole", "Sessions"): "site sessions: no scenario logs in to a site",
     ("PoolTaskRole", "SessionState"): "site session state: no scenario logs in to a site",
     ("PoolTaskRole", "SiteCredentialsUnderTheStackPrefix"): "site credentials: no scenario logs in to a site",
+    ("JobEventsPipeRole", "ListJobsStreams"): "Pipes lists the table's streams; here it has the ARN",
+    ("JobEventsPipeRole", "KeepFailedRecords"): "dead-letters only when PutEvents keeps failing",
 }
 
 

@@ -76,6 +76,17 @@ FINAL_JOB_STATUSES = frozenset(
 )
 CLAIMABLE_JOB_STATUSES = frozenset({JobStatus.SUBMITTED, JobStatus.WAITING})
 
+# Completion events (docs/CONTRACTS.md): every write of a final status also sets the record's `eventType`,
+# which the stack's pipe (JobsTable's stream to the event bus) uses as the event's detail-type.
+JOB_EVENT_SOURCE = "browserjobs"
+JOB_EVENT_DETAIL_TYPES = {
+    JobStatus.SUCCEEDED: "Job Succeeded",
+    JobStatus.FAILED: "Job Failed",
+    JobStatus.TIMED_OUT: "Job Timed Out",
+    JobStatus.REJECTED: "Job Rejected",
+    JobStatus.INTERRUPTED: "Job Interrupted",
+}
+
 
 class ExecutionStatus(StrEnum):
     """A Step Functions execution's status (API_DescribeExecution; PENDING_REDRIVE while a redrive starts)."""

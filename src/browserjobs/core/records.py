@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from browserjobs.core.clock import iso_ms
 from browserjobs.core.config import Settings
+from browserjobs.core.contract import JOB_EVENT_DETAIL_TYPES
 from browserjobs.core.ddb import (
     attr,
     condition_failed_item,
@@ -99,8 +100,13 @@ def set_terminal(
 ) -> bool:
     """Record a terminal status once: True when this call ended the job, False if it had already ended."""
     now = iso_ms(now_ms)
-    values: dict[str, Any] = {"status": str(status), "now": now, **_TERMINAL_VALUES}
-    update = "SET #status = :status, endedAt = :now, updatedAt = :now"
+    values: dict[str, Any] = {
+        "status": str(status),
+        "event": JOB_EVENT_DETAIL_TYPES[Status(status)],
+        "now": now,
+        **_TERMINAL_VALUES,
+    }
+    update = "SET #status = :status, eventType = :event, endedAt = :now, updatedAt = :now"
     if error is not None:
         update += ", #error = :error"
         values["error"] = error
@@ -175,6 +181,7 @@ def record_rejection(
         record = {
             "jobId": job_id,
             "status": str(Status.REJECTED),
+            "eventType": JOB_EVENT_DETAIL_TYPES[Status.REJECTED],
             "source": source,
             "rejection": {**rejection.as_dict(), "rawUri": raw_uri},
             "createdAt": now,

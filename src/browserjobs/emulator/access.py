@@ -435,6 +435,41 @@ def _json_params(response: Any) -> dict[str, Any]:
         return {}
 
 
+def _streams_needs(operation: str, params: dict[str, Any], account: str, region: str) -> list[Need]:
+    """DynamoDB Streams is authorized under the `dynamodb` prefix, on the stream's ARN; reading records of a
+    table encrypted with a customer managed key also needs kms:Decrypt (the Service Authorization
+    Reference's Amazon DynamoDB actions: DescribeStream, GetRecords, GetShardIterator on `stream`)."""
+    call = f"dynamodb:{operation}"
+    # A shard iterator is "<stream ARN>|1|<id>" (moto's form of it).
+    stream = params.get("StreamArn") or params.get("ShardIterator", "").split("|", 1)[0]
+    if not stream:
+        return [
+            Need(
+                call,
+                f"arn:{PARTITION}:dynamodb:{region}:{account}:table/{params.get('TableName', '*')}/stream/*",
+            )
+        ]
+    needs = [Need(call, stream)]
+    if operation == "GetRecords":
+        table = stream.split(":table/", 1)[-1].split("/stream/", 1)[0]
+        needs += _kms_needs(_table_key(table, account, region), ("Decrypt",), call)
+    return needs
+
+
+def _events_needs(operation: str, params: dict[str, Any], account: str, region: str) -> list[Need]:
+    """PutEvents is authorized on each entry's event bus (the account's default bus when none is named)."""
+    if operation != "PutEvents":
+        return [Need(f"events:{operation}", "*")]
+    buses = {entry.get("EventBusName") or "default" for entry in params.get("Entries", [])}
+    return [
+        Need(
+            "events:PutEvents",
+            bus if bus.startswith("arn:") else f"arn:{PARTITION}:events:{region}:{account}:event-bus/{bus}",
+        )
+        for bus in sorted(buses)
+    ]
+
+
 def request_needs(response: Any, resource: str) -> list[Need]:
     """Every permission one request to the endpoint needs from its caller."""
     service = response.service_name
@@ -443,6 +478,10 @@ def request_needs(response: Any, resource: str) -> list[Need]:
     params = _json_params(response)
     if service == "dynamodb":
         return _dynamodb_needs(operation, params, account, region)
+    if service == "events":
+        return _events_needs(operation, params, account, region)
+    if service == "dynamodbstreams":
+        return _streams_needs(operation, params, account, region)
     if service == "sqs":
         return _sqs_needs(response, operation, params, account, region)
     if service == "stepfunctions":

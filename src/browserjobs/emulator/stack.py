@@ -40,6 +40,7 @@ from browserjobs.emulator.ecs_services import (
 from browserjobs.emulator.endpoint import Endpoint
 from browserjobs.emulator.eventbridge import EventBridge, Scheduler
 from browserjobs.emulator.lambda_runtime import LambdaRuntime
+from browserjobs.emulator.pipes import PipeRunner
 from browserjobs.emulator.processes import Launcher, LogSink
 from browserjobs.emulator.settings import (
     ACCOUNT_ID,
@@ -187,6 +188,9 @@ class LocalStack(shims.RuntimeHooks):
         self.poller = EventSourcePoller(self.runtime, self.session(), self.endpoint_url, self._say)
         self.poller.start()
         self._stack.callback(self.poller.stop)
+        self.pipes = PipeRunner(self.session(), self.endpoint_url, self._say)
+        self.pipes.start()
+        self._stack.callback(self.pipes.stop)
         self.scheduler = Scheduler(self.eventbridge, self._say)
         self.scheduler.start()
         self._stack.callback(self.scheduler.stop)

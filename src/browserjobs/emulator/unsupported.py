@@ -169,6 +169,25 @@ def _subscribe(client: Any, name: str, properties: dict[str, Any]) -> Created:
     return subscription, {}
 
 
+PIPE = (
+    "Name",
+    "Description",
+    "DesiredState",
+    "RoleArn",
+    "Source",
+    "SourceParameters",
+    "Target",
+    "TargetParameters",
+)
+
+
+def _create_pipe(client: Any, name: str, properties: dict[str, Any]) -> Created:
+    pipe = _only(properties, PIPE, "Pipe")
+    pipe.setdefault("Name", name)
+    arn = client.create_pipe(**pipe)["Arn"]
+    return pipe["Name"], {"Arn": arn}
+
+
 STAND_INS = (
     StandIn(
         "AWS::S3::BucketPolicy",
@@ -225,6 +244,15 @@ STAND_INS = (
         "the policy is put through PutScalingPolicy, so DescribeScalingPolicies answers as on AWS",
         create=_put_scaling_policy,
         delete=_delete_scaling_policy,
+    ),
+    StandIn(
+        "AWS::Pipes::Pipe",
+        "pipes",
+        why="moto stores pipes (CreatePipe) but runs none and has no CloudFormation model; the local stack "
+        "runs a pipe from a DynamoDB stream to an event bus (browserjobs.emulator.pipes)",
+        create=_create_pipe,
+        delete=lambda client, name, properties: client.delete_pipe(Name=name),
+        name_property="Name",
     ),
     StandIn(
         "AWS::Logs::QueryDefinition",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 from browserjobs.core.claim import ClaimContention, SiteUnavailable
@@ -13,6 +14,7 @@ from browserjobs.core.cleanup import HANDLED_EXECUTION_STATUSES, failure_from_ex
 from browserjobs.core.contract import (
     FINAL_EXECUTION_STATUSES,
     FINAL_JOB_STATUSES,
+    JOB_EVENT_DETAIL_TYPES,
     TOKEN_CLOSED,
     ErrorName,
     ExecutionStatus,
@@ -113,3 +115,23 @@ def test_no_code_spells_out_an_error_name():
         if path != contract and (found := _string_constants(path) & names)
     }
     assert not spelled, f"import these from browserjobs.core.contract: {spelled}"
+
+
+def _status_writes() -> list[str]:
+    """The UpdateExpression of every job record write in the workflow that sets a status."""
+    return re.findall(r'"UpdateExpression": "(SET #status = [^"]*)"', json.dumps(ASL))
+
+
+def test_every_final_status_the_workflow_writes_carries_its_event_detail_type():
+    # The pipe reads the record's eventType as the completion event's detail-type (docs/CONTRACTS.md).
+    final_writes = [w for w in _status_writes() if ":waiting" not in w]
+    assert final_writes and all("eventType = :event" in w for w in final_writes), final_writes
+    marks = {
+        state["Result"]["status"]: state["Result"]["eventType"]
+        for state in _states(ASL["States"])
+        if state.get("Type") == "Pass" and state.get("ResultPath") == "$.ending"
+    }
+    assert marks == {s: JOB_EVENT_DETAIL_TYPES[s] for s in ("FAILED", "TIMED_OUT", "INTERRUPTED")}
+    literal = set(re.findall(r'":event": \{"S": "([^"]+)"\}', json.dumps(ASL)))
+    assert literal == {JOB_EVENT_DETAIL_TYPES[s] for s in ("SUCCEEDED", "REJECTED")}
+    assert set(JOB_EVENT_DETAIL_TYPES) == FINAL_JOB_STATUSES

@@ -608,6 +608,18 @@ def probe_eventbridge_disabled_rule() -> Any:
     return len(sqs.receive_message(QueueUrl=queue).get("Messages", []))
 
 
+def probe_event_bus_ref() -> Any:
+    """What an Output's Ref of a CloudFormation event bus gives."""
+    template = {
+        "Resources": {"Bus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": "probe-bus"}}},
+        "Outputs": {"BusName": {"Value": {"Ref": "Bus"}}},
+    }
+    cfn = _client("cloudformation")
+    cfn.create_stack(StackName="bus-ref", TemplateBody=json.dumps(template))
+    value = cfn.describe_stacks(StackName="bus-ref")["Stacks"][0]["Outputs"][0]["OutputValue"]
+    return value if value == "probe-bus" else "an object's repr"
+
+
 def probe_eventbridge_scheduled_rule() -> Any:
     """A rule with only a schedule receives no PutEvents event (its pattern is empty in moto)."""
     sqs = _client("sqs")
@@ -1192,6 +1204,7 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
         ["Probe"],
     ),
     "eventbridge_disabled_rule": (1, 0),
+    "event_bus_ref": ("an object's repr", "probe-bus"),
     "eventbridge_scheduled_rule": (1, 0),
     "execution_status_events": (0, ["RUNNING", "SUCCEEDED"]),
     "dynamodb_request_isolation": (

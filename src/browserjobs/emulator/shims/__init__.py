@@ -57,6 +57,7 @@ SHIMS = (
     s3.shim_s3_notifications_async,
     sqs.shim_sqs_inline_event_source_mapping,
     events.shim_eventbridge_targets,
+    events.shim_event_bus_ref,
     stepfunctions.shim_execution_status_events,
     dynamodb.shim_dynamodb_atomic_requests,
     stepfunctions.shim_parse_once_per_definition,

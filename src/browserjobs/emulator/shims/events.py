@@ -9,7 +9,7 @@ import copy
 import json
 from typing import Any
 
-from moto.events.models import EventTemplateParser, Rule
+from moto.events.models import EventBus, EventTemplateParser, Rule
 from moto.utilities.arns import parse_arn
 
 from browserjobs.emulator.shims import hooks
@@ -72,3 +72,12 @@ def shim_eventbridge_targets() -> None:
         return None
 
     Rule.send_to_targets = send_to_targets
+
+
+# --- EventBridge: Ref of an event bus ---------------------------------------------------------------------
+# moto's CloudFormation event bus has no physical id, so Ref gives the model object's repr; on AWS "Ref
+# returns the name of the event bus" (AWS::Events::EventBus, Return values).
+
+
+def shim_event_bus_ref() -> None:
+    EventBus.physical_resource_id = property(lambda bus: bus.name)  # type: ignore[attr-defined]
