@@ -123,6 +123,7 @@ def test_a_delivery_after_the_job_ended_starts_nothing_and_changes_nothing(
     stack.sfn.stop_execution(executionArn=arn)
     assert set_terminal(stack.ddb, stack.jobs_table, job_id, Status.SUCCEEDED, SystemClock().now_ms())
     ended = stack.job(job_id)
+    assert ended["eventType"] == "Job Succeeded"  # every final write names its completion event
 
     late = outcomes(intake.lambda_handler(fresh_event(), lambda_context))
 

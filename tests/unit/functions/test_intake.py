@@ -110,6 +110,7 @@ def test_an_invalid_job_is_rejected_with_every_error_and_kept_with_its_raw_input
     assert paths == {"/", "/onConflict", "/timeoutSeconds"}
     record = stack.job(job["jobId"])
     assert record["status"] == "REJECTED"
+    assert record["eventType"] == "Job Rejected"  # the completion event's detail-type (JobEventsPipe)
     assert record["rejection"]["code"] == "INVALID_JOB"
     assert record["rejection"]["rawUri"] == result["error"]["rawUri"]
     assert "/rejected/" in record["rejection"]["rawUri"] and record["rejection"]["rawUri"].endswith(
