@@ -21,7 +21,7 @@ from browserjobs.testing.sample_site.server import SampleSite
 from .audit import TERMINAL, Findings, Stores, audit, double_runs, job_timeline, worker_overlap_seconds
 from .deliver import Deliverer
 from .faults import FaultInjector
-from .plan import AWS_FAULTS, PARAMETERS, PlannedJob, make_plan, outage_site
+from .plan import AWS_FAULTS, PARAMETERS, PlannedJob, Role, make_plan, outage_site
 from .processes import stack_processes, task_processes
 from .records import read_jobs
 
@@ -93,7 +93,8 @@ def _run_jobs(
     """Deliver the jobs `in_flight` at a time (all at once up to that size), then wait until all ended."""
     deadline = time.monotonic() + timeout
     next_report = time.monotonic() + PROGRESS_SECONDS
-    pending, delivered = list(plan), []
+    pending = _outage_first(harness, deliverer, plan)
+    delivered = [job for job in plan if job not in pending]
     while True:
         job_ids = [job.job_id for job in delivered if job.job_id]
         statuses = {job_id: r["status"] for job_id, r in read_jobs(harness, job_ids, "status").items()}
@@ -113,6 +114,25 @@ def _run_jobs(
             say(f"   {len(job_ids) - len(open_jobs)}/{len(plan)} ended: {dict(sorted(counts.items()))}")
             next_report += PROGRESS_SECONDS
         time.sleep(1.0)
+
+
+def _outage_first(harness: Harness, deliverer: Deliverer, plan: list[PlannedJob]) -> list[PlannedJob]:
+    """Deliver the outage's jobs and wait until each holds a slot (RUNNING) or ended; the rest is returned.
+    Their loads together, not one job's retries alone, are to open the site's breaker: the other jobs,
+    delivered at once, would take the capacity slots first now and then (Lambda's five intake pollers start
+    their executions together)."""
+    outage = [job for job in plan if job.role is Role.SITE_OUTAGE]
+    if outage:
+        deliverer.deliver_all(outage)
+        ids = [job.job_id for job in outage if job.job_id]
+
+        def claimed() -> bool | None:
+            records = read_jobs(harness, ids, "status").values()
+            done = [r for r in records if r["status"] == "RUNNING" or r["status"] in TERMINAL]
+            return len(done) == len(ids) or None
+
+        poll("the outage's jobs claiming their slots", claimed, 60)
+    return [job for job in plan if job not in outage]
 
 
 def _wait_for_tasks_to_stop(harness: Harness, endpoint_url: str) -> None:

@@ -1284,9 +1284,12 @@ def test_a_resource_type_without_moto_model_or_stand_in_stops_the_deploy() -> No
     from browserjobs.emulator import unsupported
 
     template = {
-        "Resources": {"Pipe": {"Type": "AWS::Pipes::Pipe"}, "Policy": {"Type": "AWS::S3::BucketPolicy"}}
+        "Resources": {
+            "Schedule": {"Type": "AWS::Scheduler::Schedule"},
+            "Policy": {"Type": "AWS::S3::BucketPolicy"},
+        }
     }
-    with pytest.raises(NotImplementedError, match=r"AWS::Pipes::Pipe; add a stand-in"):
+    with pytest.raises(NotImplementedError, match=r"AWS::Scheduler::Schedule; add a stand-in"):
         unsupported.stand_in(template)
     listed = {stand_in.resource_type for stand_in in unsupported.STAND_INS}
     assert unsupported.stand_in({"Resources": {t: {"Type": t} for t in listed}})

@@ -54,6 +54,7 @@ def test_the_composite_alarm_pages_for_a_dlq_or_failing_intake_with_a_backlog():
     assert _rule_alarms(properties["AlarmRule"]) == {
         "JobDeadLetterQueueNotEmptyAlarm",
         "IntakeDeadLetterQueueNotEmptyAlarm",
+        "JobEventsDeadLetterQueueNotEmptyAlarm",
         "IntakeErrorsAlarm",
         "IntakePartialFailureAlarm",
         "IntakeBacklogAgeAlarm",
