@@ -34,6 +34,7 @@ from browserjobs.emulator.settings import ACCOUNT_ID, REGION
 
 POLL_SECONDS = 0.25  # Pipes polls a stream's shards about four times a second
 DESCRIBE_SECONDS = 5  # new shards are looked for this often
+READ_LIMIT = 1000  # GetRecords' maximum
 _PLACEHOLDER = re.compile(r'("?)<(\$[^>]*)>("?)')
 
 
@@ -148,14 +149,15 @@ class PipeRunner:
         for shard_id, shard in running.shards.items():
             if shard.iterator is None:
                 continue
-            answer = running.streams.get_records(
-                ShardIterator=shard.iterator, Limit=int(stream.get("BatchSize", 100))
-            )
+            # GetRecords returns up to 1,000 records; the pipe filters them, then batches what passed.
+            answer = running.streams.get_records(ShardIterator=shard.iterator, Limit=READ_LIMIT)
             records = [_as_delivered(record, pipe.source) for record in answer.get("Records", [])]
             passed = [r for r in records if matches(filters, r)]
-            if passed:
-                self._deliver(pipe, running, shard_id, passed, int(stream.get("MaximumRetryAttempts", -1)))
-            # Only once the batch is delivered (or dead-lettered): a failure before reads it again.
+            size = int(stream.get("BatchSize", 100))
+            for start in range(0, len(passed), size):
+                batch = passed[start : start + size]
+                self._deliver(pipe, running, shard_id, batch, int(stream.get("MaximumRetryAttempts", -1)))
+            # Only once its batches are delivered (or dead-lettered): a failure before reads them again.
             shard.iterator = answer.get("NextShardIterator")
 
     @staticmethod

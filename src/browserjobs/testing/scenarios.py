@@ -748,7 +748,7 @@ SCENARIOS: list[tuple[str, str, Callable[[Context, ScenarioResult], None]]] = [
     ("invalid", "invalid input is rejected and recorded", invalid_input),
     (
         "evidence",
-        "a click waits for a button that never appears: FAILED, with its trace and evidence",
+        "completion events reach an app's queue; a failed click leaves its trace and evidence",
         evidence,
     ),
     ("pool", "six pool jobs: the pool scales out, runs them in warm browsers, scales back in", pool_burst),
