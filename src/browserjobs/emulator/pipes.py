@@ -199,6 +199,10 @@ class PipeRunner:
             except Exception as error:
                 problem = f"{type(error).__name__}: {error}"
             attempt += 1
+            if attempt == 1:  # said at once: the shard waits while the batch is retried
+                self._log(
+                    f"pipe {pipe.name}: PutEvents refused a batch of {len(records)}, retrying: {problem}"
+                )
             if 0 <= retries < attempt:
                 break
             self._stopped.wait(min(2**attempt * 0.1, 5))  # backoff between attempts

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from browserjobs.core.contract import FINAL_JOB_STATUSES, JOB_EVENT_DETAIL_TYPES, JobStatus
+from browserjobs.core.contract import FINAL_JOB_STATUSES, JOB_EVENT_DETAIL_TYPES, JOB_EVENT_SOURCE, JobStatus
 from browserjobs.emulator.pipes import json_path, matches, render
 from tests.conftest import template
 
@@ -71,7 +71,7 @@ def test_the_event_names_its_detail_type_and_source_and_shapes_its_detail() -> N
         "M": {"Error": {"S": "Job.StepTimeout"}, "Cause": {"S": '{"a": 1}'}}
     }
 
-    assert BUS_PARAMETERS["Source"] == "browserjobs"
+    assert BUS_PARAMETERS["Source"] == JOB_EVENT_SOURCE == "browserjobs"
     # A dynamic path parameter: the whole value is a JSON path into the record (eb-pipes-event-target.html).
     assert json_path(record, BUS_PARAMETERS["DetailType"]) == "Job Failed"
     detail = json.loads(render(PIPE["TargetParameters"]["InputTemplate"], record))
