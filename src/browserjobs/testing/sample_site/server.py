@@ -1,6 +1,8 @@
 """Serves pages/ on loopback, plus paths that behave badly on purpose.
 
-/slow?seconds=N[&name=X]  the index page after N seconds (a named one is counted under /hits/X)
+/slow?seconds=N[&name=X[&then=M]]
+                   the index page after N seconds (a named one is counted under /hits/X; with then=M,
+                   the name's later requests wait M seconds: a first attempt that cannot end early)
 /hang              never answers (until the client goes away or the site stops)
 /status/<code>     an empty page with that HTTP status (429, 503, ...)
 /flaky/<name>?fail=N&status=503[&retryAfter=S]
@@ -78,9 +80,9 @@ class _Handler(SimpleHTTPRequestHandler):
             return
         if url.path == "/slow":
             query = parse_qs(url.query)
-            if "name" in query:
-                self.flaky.hit(query["name"][0])
-            seconds = min(float(query.get("seconds", ["2"])[0]), MAX_SLOW_SECONDS)
+            before = self.flaky.hit(query["name"][0]) if "name" in query else 0
+            wait = query["then"] if before and "then" in query else query.get("seconds", ["2"])
+            seconds = min(float(wait[0]), MAX_SLOW_SECONDS)
             time.sleep(seconds)
             self.path = "/index.html"
         elif url.path == "/hang":
