@@ -18,11 +18,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.ecs.models import Task
 
+from browserjobs.emulator.access import role_client
 from browserjobs.emulator.settings import REGION
 
 STATE_PATH = "task-protection/v1/state"
@@ -35,6 +35,9 @@ def _agent_time(moment: datetime.datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_AGENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
 class TaskProtectionAgent:
@@ -52,14 +55,8 @@ class TaskProtectionAgent:
         if not credentials:
             message = "Invalid Request: no task IAM role credentials available for task"
             return 403, _error(arn, "AccessDeniedException", message)
-        ecs = boto3.client(
-            "ecs",
-            region_name=REGION,
-            endpoint_url=self._endpoint_url or None,
-            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=credentials["AWS_SESSION_TOKEN"],
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+        ecs = role_client(
+            "ecs", credentials, region=REGION, endpoint_url=self._endpoint_url or None, config=_AGENT_CONFIG
         )
         call: Callable[[], dict[str, Any]]
         if method == "PUT":

@@ -29,7 +29,7 @@ from moto.events.models import EventPattern
 from moto.pipes.models import pipes_backends
 from moto.utilities.arns import parse_arn
 
-from browserjobs.emulator.access import ENFORCER
+from browserjobs.emulator.access import ENFORCER, role_client
 from browserjobs.emulator.settings import ACCOUNT_ID, REGION
 
 POLL_SECONDS = 0.25  # Pipes polls a stream's shards about four times a second
@@ -116,16 +116,6 @@ class PipeRunner:
                     self._log(f"pipe {pipe.name}: {type(error).__name__}: {error}")
             self._stopped.wait(POLL_SECONDS)
 
-    def _client(self, service: str, credentials: dict[str, str]) -> Any:
-        return boto3.client(
-            service,
-            region_name=REGION,
-            endpoint_url=self._endpoint_url,
-            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=credentials["AWS_SESSION_TOKEN"],
-        )
-
     def _state(self, pipe: Any) -> _RunningPipe:
         running = self._running.get(pipe.arn)
         if running is None:
@@ -133,9 +123,9 @@ class PipeRunner:
             credentials = ENFORCER.role_environment(pipe.role_arn, f"pipe-{pipe.name}"[:64])
             running = _RunningPipe(
                 pipe.name,
-                self._client("dynamodbstreams", credentials),
-                self._client("events", credentials),
-                self._client("sqs", credentials),
+                role_client("dynamodbstreams", credentials, region=REGION, endpoint_url=self._endpoint_url),
+                role_client("events", credentials, region=REGION, endpoint_url=self._endpoint_url),
+                role_client("sqs", credentials, region=REGION, endpoint_url=self._endpoint_url),
             )
             self._running[pipe.arn] = running
         return running

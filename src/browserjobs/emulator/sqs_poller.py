@@ -17,7 +17,7 @@ import boto3
 from moto.awslambda.utils import get_backend as lambda_backend
 from moto.utilities.arns import parse_arn
 
-from browserjobs.emulator.access import ENFORCER
+from browserjobs.emulator.access import ENFORCER, role_client
 from browserjobs.emulator.lambda_runtime import LambdaRuntime
 from browserjobs.emulator.settings import ACCOUNT_ID, REGION
 
@@ -132,14 +132,7 @@ class EventSourcePoller:
         """Lambda polls, deletes and decrypts with the function's execution role, so the poller does too."""
         role = self._lambda.get_function_configuration(FunctionName=mapping["FunctionArn"])["Role"]
         credentials = ENFORCER.role_environment(role, f"poller-{mapping['UUID'][:8]}")
-        return boto3.client(
-            "sqs",
-            region_name=self._region,
-            endpoint_url=self._endpoint_url,
-            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=credentials["AWS_SESSION_TOKEN"],
-        )
+        return role_client("sqs", credentials, region=self._region, endpoint_url=self._endpoint_url)
 
     def _poll(self, uuid: str) -> None:
         sqs = None

@@ -717,6 +717,113 @@ def probe_dynamodb_request_isolation() -> Any:
     return {**outcome, "write": "kept" if "Item" in kept else "lost"}
 
 
+def probe_transaction_backup() -> Any:
+    """A cancelled TransactWriteItems on a table of 300 items with a stream: what it copied, and what it
+    left (DynamoDB: all or nothing, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html)."""
+    from botocore.exceptions import ClientError
+    from moto.dynamodb.models.dynamo_type import Item
+
+    ddb = _client("dynamodb")
+    ddb.create_table(
+        TableName="backup",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    for index in range(300):
+        ddb.put_item(TableName="backup", Item={"pk": {"S": f"p{index}"}, "sk": {"S": "s"}, "n": {"N": "0"}})
+    stream = ddb.describe_table(TableName="backup")["Table"]["LatestStreamArn"]
+    streams = _client("dynamodbstreams")
+    shard = streams.describe_stream(StreamArn=stream)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records_before = len(streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"])
+    copies = []
+    original = Item.__deepcopy__
+
+    def counting(self: Any, memo: dict[int, Any]) -> Any:
+        copies.append(1)
+        return original(self, memo)
+
+    Item.__deepcopy__ = counting
+    try:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "backup", "Item": {"pk": {"S": "new"}, "sk": {"S": "s"}}}},
+                {
+                    "Update": {
+                        "TableName": "backup",
+                        "Key": {"pk": {"S": "p1"}, "sk": {"S": "s"}},
+                        "UpdateExpression": "SET n = :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {
+                    "ConditionCheck": {
+                        "TableName": "backup",
+                        "Key": {"pk": {"S": "p2"}, "sk": {"S": "s"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+        outcome = "committed"
+    except ClientError as error:
+        outcome = error.response["Error"]["Code"]
+    finally:
+        Item.__deepcopy__ = original
+    iterator = streams.get_shard_iterator(StreamArn=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    records_after = len(streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"])
+    p1 = ddb.get_item(TableName="backup", Key={"pk": {"S": "p1"}, "sk": {"S": "s"}})["Item"]
+    return {
+        "outcome": outcome,
+        "copied": "every item" if len(copies) >= 300 else f"{len(copies)} items",
+        "put undone": "Item"
+        not in ddb.get_item(TableName="backup", Key={"pk": {"S": "new"}, "sk": {"S": "s"}}),
+        "update undone": p1["n"] == {"N": "0"},
+        "new stream records": records_after - records_before,
+        "items": ddb.scan(TableName="backup", Select="COUNT")["Count"],
+    }
+
+
+def probe_backend_lookups() -> Any:
+    """How often three requests to one host list moto's services, and how often three requests list a
+    response class's methods."""
+    from moto import backends
+    from moto.core import responses
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    listed, named = [], []
+    original_modules, original_names = backends.list_of_moto_modules, responses.method_names_from_class
+
+    def modules() -> Any:
+        listed.append(1)
+        return original_modules()
+
+    def names(clazz: object) -> list[str]:
+        named.append(1)
+        return original_names(clazz)
+
+    backends.list_of_moto_modules = modules
+    cached = getattr(original_names, "cache_info", None)  # the shim's cache stands in front of the listing
+    if cached is None:
+        responses.method_names_from_class = names
+    try:
+        app = DomainDispatcherApplication(create_backend_app)
+        for _ in range(3):
+            app.get_backend_for_host("dynamodb.us-east-1.amazonaws.com")
+        misses = cached().misses if cached else 0
+        for _ in range(3):
+            _client("sqs").list_queues()
+        listings = cached().misses - misses if cached else len(named)
+    finally:
+        backends.list_of_moto_modules, responses.method_names_from_class = original_modules, original_names
+    return {"service listings": len(listed), "method listings": "at most one" if listings <= 1 else listings}
+
+
 def probe_parse_per_execution() -> Any:
     """How many times two executions of one state machine parse its definition."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -1212,6 +1319,28 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
         {"transaction": "TransactionCanceledException", "write": "kept"},
     ),
     "parse_per_execution": (2, 1),
+    "backend_lookups": (
+        {"service listings": 3, "method listings": 3},
+        {"service listings": 1, "method listings": "at most one"},
+    ),
+    "transaction_backup": (
+        {
+            "outcome": "TransactionCanceledException",
+            "copied": "every item",
+            "put undone": True,
+            "update undone": True,
+            "new stream records": 0,
+            "items": 300,
+        },
+        {
+            "outcome": "TransactionCanceledException",
+            "copied": "3 items",
+            "put undone": True,
+            "update undone": True,
+            "new stream records": 0,
+            "items": 300,
+        },
+    ),
     "jsonpath_parses": (6, 3),  # three paths: each parsed per evaluation, or once
     "cloudformation_describe_during_create": (
         {
