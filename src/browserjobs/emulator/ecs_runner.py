@@ -99,6 +99,16 @@ def _iso_ns(moment: datetime.datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z" if moment else None
 
 
+class _EndpointServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A task stopped or killed while it asked (crash and Spot faults do it on purpose) is no error here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class TaskMetadataServer:
     """The ECS task metadata endpoint v4 for local tasks (GET {uri}/task, one URI per task) and the agent's
     endpoint (ECS_AGENT_URI) on the same port."""
@@ -118,8 +128,7 @@ class TaskMetadataServer:
     def _port(self) -> int:
         with self._lock:
             if self._server is None:
-                self._server = ThreadingHTTPServer((HOST, 0), self._handler())
-                self._server.daemon_threads = True
+                self._server = _EndpointServer((HOST, 0), self._handler())
                 threading.Thread(target=self._server.serve_forever, name="task-metadata", daemon=True).start()
             return self._server.server_address[1]
 
