@@ -38,13 +38,17 @@ chromium:
 # One pytest process per suite: moto's backends and the local stack's hooks are process-wide, so a suite
 # never inherits another's. A suite is a top-level folder of tests/ (the kind of test) with test files
 # anywhere below it (tests/unit/<area>/...). Each suite writes JUnit XML; the last line totals them all.
+# Suites whose tests stand alone run on parallel workers (pytest-xdist; each worker has its own moto and
+# local stack): the state machine tests mostly wait on the workflow's timers, so they take one more worker
+# than there are cores. e2e, chaos and browser share one stack whose timing they measure: one process.
 SUITES := $(sort $(shell find tests -mindepth 2 -name 'test_*.py' | cut -d/ -f2))
 
 test: setup ## Run every suite (unit, statemachine, container, e2e, cli, browser, chaos at CI size, docs, packaging)
 	@rm -rf out/junit; mkdir -p out/junit; failed=""; \
 	for suite in $(SUITES); do \
 		echo "==> tests/$$suite"; \
-		$(PY) -m pytest tests/$$suite --junitxml=out/junit/$$suite.xml; rc=$$?; \
+		case $$suite in unit|container|cli|docs) workers="-n 2";; statemachine) workers="-n 3";; *) workers="";; esac; \
+		$(PY) -m pytest tests/$$suite $$workers --junitxml=out/junit/$$suite.xml; rc=$$?; \
 		if [ $$rc -eq 5 ]; then echo "tests/$$suite collected no tests: the suite is broken" >&2; rc=1; fi; \
 		[ $$rc -eq 0 ] || failed="$$failed $$suite"; \
 	done; \
