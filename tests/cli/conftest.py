@@ -19,4 +19,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if {"stack", "local_stack"} & set(getattr(item, "fixturenames", ())):
             # these talk to the moto endpoint the fixture starts on loopback, and to nothing else
             item.add_marker(pytest.mark.allow_hosts(LOOPBACK))
-
