@@ -88,7 +88,7 @@ class _RunningPipe:
 
 
 class PipeRunner:
-    def __init__(self, session: boto3.Session, endpoint_url: str, log: Callable[[str], None]):
+    def __init__(self, session: boto3.Session, endpoint_url: str | None, log: Callable[[str], None]):
         self._endpoint_url = endpoint_url
         # Only to find a dead-letter queue's URL, which Pipes knows from its ARN without calling SQS.
         self._sqs = session.client("sqs", endpoint_url=endpoint_url)
