@@ -75,7 +75,14 @@ def test_an_apps_rule_receives_one_event_per_jobs_end(context: Context) -> None:
     )
     assert {e["source"] for e in events} == {"browserjobs"}
     by_job = {e["detail"]["jobId"]: e["detail"] for e in events}
-    assert by_job[failing["jobId"]]["record"]["error"]["M"]["Error"]["S"] == ErrorName.STEP_TIMEOUT
-    assert by_job[good["jobId"]]["record"]["lockKey"]["S"] == good["lockKey"]
-    assert by_job[rejected["jobId"]]["record"]["rejection"]["M"]["code"]["S"] == "INVALID_PARAMS"
+    succeeded, failed, refused = (by_job[job["jobId"]] for job in (good, failing, rejected))
+    bucket = ctx.harness.outputs["ArtifactsBucketName"]
+    assert succeeded["lockKey"] == good["lockKey"]
+    assert succeeded["resultUri"] == f"s3://{bucket}/jobs/{good['jobId']}/result.json"
+    assert (succeeded["error"], succeeded["cause"]) == ("", "")
+    assert failed["lockKey"] == failing["lockKey"] and failed["error"] == ErrorName.STEP_TIMEOUT
+    # A worker's failure names its result.json in its cause (the detail's resultUri is a success's).
+    assert json.loads(failed["cause"])["resultUri"] == f"s3://{bucket}/jobs/{failing['jobId']}/result.json"
+    assert refused["lockKey"] == rejected["lockKey"] and refused["error"] == "INVALID_PARAMS"
+    assert refused["cause"] == refused["record"]["rejection"]["M"]["message"]["S"]
     assert all(detail["endedAt"].endswith("Z") for detail in by_job.values())

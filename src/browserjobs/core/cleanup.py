@@ -94,7 +94,13 @@ def cleanup_job(
         )
         summary["dlqMessageId"] = send_dlq_message(clients.sqs, settings.job_dlq_url, message)
         summary["ended"] = set_terminal(
-            clients.ddb, settings.jobs_table, job_id, failure.status, now_ms, failure.as_error()
+            clients.ddb,
+            settings.jobs_table,
+            job_id,
+            failure.status,
+            now_ms,
+            failure.as_error(),
+            lock_key=job.get("lockKey") or "",
         )
         if not summary["ended"]:
             logger.warning("job %s ended concurrently; its DLQ message may be a duplicate", job_id)

@@ -77,8 +77,11 @@ FINAL_JOB_STATUSES = frozenset(
 CLAIMABLE_JOB_STATUSES = frozenset({JobStatus.SUBMITTED, JobStatus.WAITING})
 
 # Completion events (docs/CONTRACTS.md): every write of a final status also sets the record's `eventType`,
-# which the stack's pipe (JobsTable's stream to the event bus) uses as the event's detail-type.
+# which the stack's pipe (JobsTable's stream to the event bus) uses as the event's detail-type, and its
+# `completion` map, whose fields (strings, "" where they do not apply) the event's detail carries at its top
+# level: a pipe's input template can only name paths, so every final record has all of them.
 JOB_EVENT_SOURCE = "browserjobs"
+COMPLETION_FIELDS = ("lockKey", "resultUri", "error", "cause")
 JOB_EVENT_DETAIL_TYPES = {
     JobStatus.SUCCEEDED: "Job Succeeded",
     JobStatus.FAILED: "Job Failed",
@@ -86,6 +89,11 @@ JOB_EVENT_DETAIL_TYPES = {
     JobStatus.REJECTED: "Job Rejected",
     JobStatus.INTERRUPTED: "Job Interrupted",
 }
+
+
+def completion(lock_key: str = "", result_uri: str = "", error: str = "", cause: str = "") -> dict[str, str]:
+    """A final record's `completion` map: the completion event's flat fields."""
+    return {"lockKey": lock_key, "resultUri": result_uri, "error": error, "cause": cause}
 
 
 class ExecutionStatus(StrEnum):

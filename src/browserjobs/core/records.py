@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from browserjobs.core.clock import iso_ms
 from browserjobs.core.config import Settings
-from browserjobs.core.contract import JOB_EVENT_DETAIL_TYPES
+from browserjobs.core.contract import JOB_EVENT_DETAIL_TYPES, completion
 from browserjobs.core.ddb import (
     attr,
     condition_failed_item,
@@ -96,17 +96,27 @@ def set_waiting(ddb: Any, table: str, job_id: str, reason: WaitReason, now_ms: i
 
 
 def set_terminal(
-    ddb: Any, table: str, job_id: str, status: Status, now_ms: int, error: dict[str, str] | None = None
+    ddb: Any,
+    table: str,
+    job_id: str,
+    status: Status,
+    now_ms: int,
+    error: dict[str, str] | None = None,
+    *,
+    lock_key: str = "",
 ) -> bool:
     """Record a terminal status once: True when this call ended the job, False if it had already ended."""
     now = iso_ms(now_ms)
+    error_name, cause = (error["Error"], error["Cause"]) if error else ("", "")
     values: dict[str, Any] = {
         "status": str(status),
         "event": JOB_EVENT_DETAIL_TYPES[Status(status)],
+        "completion": completion(lock_key, error=error_name, cause=cause),
         "now": now,
         **_TERMINAL_VALUES,
     }
-    update = "SET #status = :status, eventType = :event, endedAt = :now, updatedAt = :now"
+    update = "SET #status = :status, eventType = :event, completion = :completion, endedAt = :now"
+    update += ", updatedAt = :now"
     if error is not None:
         update += ", #error = :error"
         values["error"] = error
@@ -167,6 +177,7 @@ def record_rejection(
     rejection: JobRejected,
     raw: Any,
     now_ms: int,
+    lock_key: str = "",
 ) -> dict[str, Any]:
     """Keep rejected input where an operator finds it: a REJECTED record plus the raw input in S3.
 
@@ -182,6 +193,7 @@ def record_rejection(
             "jobId": job_id,
             "status": str(Status.REJECTED),
             "eventType": JOB_EVENT_DETAIL_TYPES[Status.REJECTED],
+            "completion": completion(lock_key, error=str(rejection.code), cause=rejection.message),
             "source": source,
             "rejection": {**rejection.as_dict(), "rawUri": raw_uri},
             "createdAt": now,

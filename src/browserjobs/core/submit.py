@@ -20,7 +20,7 @@ from browserjobs.core.aws import Clients
 from browserjobs.core.clock import Clock
 from browserjobs.core.config import Settings
 from browserjobs.core.ddb import error_code, plain
-from browserjobs.core.model import TERMINAL, JobRejected, execution_arn, execution_input
+from browserjobs.core.model import TERMINAL, JobRejected, execution_arn, execution_input, storable_text
 from browserjobs.core.records import new_record, put_if_absent, record_rejection
 from browserjobs.core.schema import check_job
 
@@ -56,6 +56,12 @@ class Submission:
         """The jobId this submission goes by: its own when valid, else the derived one."""
         own = self.body.get("jobId") if isinstance(self.body, dict) else None
         return own if isinstance(own, str) and JOB_ID_PATTERN.match(own) else self.derived_id
+
+    @property
+    def lock_key(self) -> str:
+        """The lockKey the job gives, when it gives one as a string (a rejected job may not), storable."""
+        own = self.body.get("lockKey") if isinstance(self.body, dict) else None
+        return storable_text(own) if isinstance(own, str) else ""
 
     def candidate(self) -> Any:
         if not isinstance(self.body, dict):
@@ -126,6 +132,7 @@ def reject(
         rejection=rejection,
         raw=submission.raw,
         now_ms=clock.now_ms(),
+        lock_key=submission.lock_key,
     )
     return {
         "jobId": recorded["jobId"],

@@ -12,6 +12,7 @@ from pathlib import Path
 from browserjobs.core.claim import ClaimContention, SiteUnavailable
 from browserjobs.core.cleanup import HANDLED_EXECUTION_STATUSES, failure_from_execution
 from browserjobs.core.contract import (
+    COMPLETION_FIELDS,
     FINAL_EXECUTION_STATUSES,
     FINAL_JOB_STATUSES,
     JOB_EVENT_DETAIL_TYPES,
@@ -122,10 +123,27 @@ def _status_writes() -> list[str]:
     return re.findall(r'"UpdateExpression": "(SET #status = [^"]*)"', json.dumps(ASL))
 
 
+def _expression_values(state: dict) -> list[dict]:
+    """The ExpressionAttributeValues of a state's DynamoDB writes (in a transaction or not)."""
+    parameters = state.get("Parameters", {})
+    writes = [item.get("Update", {}) for item in parameters.get("TransactItems", [])] + [parameters]
+    return [write["ExpressionAttributeValues"] for write in writes if "ExpressionAttributeValues" in write]
+
+
 def test_every_final_status_the_workflow_writes_carries_its_event_detail_type():
     # The pipe reads the record's eventType as the completion event's detail-type (docs/CONTRACTS.md).
     final_writes = [w for w in _status_writes() if ":waiting" not in w]
     assert final_writes and all("eventType = :event" in w for w in final_writes), final_writes
+    # ... and its completion map, whose fields the event's detail names one by one (a missing one would
+    # leave the pipe's input template a path to nothing).
+    assert all("completion = :completion" in w for w in final_writes), final_writes
+    maps = [
+        values[":completion"]["M"]
+        for state in _states(ASL["States"])
+        for values in _expression_values(state)
+        if ":completion" in values
+    ]
+    assert len(maps) == len(final_writes) and all(sorted(m) == sorted(COMPLETION_FIELDS) for m in maps)
     marks = {
         state["Result"]["status"]: state["Result"]["eventType"]
         for state in _states(ASL["States"])

@@ -124,6 +124,7 @@ def test_a_delivery_after_the_job_ended_starts_nothing_and_changes_nothing(
     assert set_terminal(stack.ddb, stack.jobs_table, job_id, Status.SUCCEEDED, SystemClock().now_ms())
     ended = stack.job(job_id)
     assert ended["eventType"] == "Job Succeeded"  # every final write names its completion event
+    assert ended["completion"] == {"lockKey": "", "resultUri": "", "error": "", "cause": ""}
 
     late = outcomes(intake.lambda_handler(fresh_event(), lambda_context))
 

@@ -111,6 +111,12 @@ def test_an_invalid_job_is_rejected_with_every_error_and_kept_with_its_raw_input
     record = stack.job(job["jobId"])
     assert record["status"] == "REJECTED"
     assert record["eventType"] == "Job Rejected"  # the completion event's detail-type (JobEventsPipe)
+    assert record["completion"] == {  # the completion event's flat fields
+        "lockKey": job["lockKey"],
+        "resultUri": "",
+        "error": "INVALID_JOB",
+        "cause": record["rejection"]["message"],
+    }
     assert record["rejection"]["code"] == "INVALID_JOB"
     assert record["rejection"]["rawUri"] == result["error"]["rawUri"]
     assert "/rejected/" in record["rejection"]["rawUri"] and record["rejection"]["rawUri"].endswith(

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from browserjobs.core.contract import FINAL_JOB_STATUSES, JOB_EVENT_DETAIL_TYPES, JOB_EVENT_SOURCE, JobStatus
+from browserjobs.core.contract import (
+    COMPLETION_FIELDS,
+    FINAL_JOB_STATUSES,
+    JOB_EVENT_DETAIL_TYPES,
+    JOB_EVENT_SOURCE,
+    JobStatus,
+    completion,
+)
 from browserjobs.emulator.pipes import json_path, matches, render
 from tests.conftest import template
 
@@ -29,6 +36,7 @@ def _image(status: str, **extra: str) -> dict[str, Any]:
         item |= {
             "eventType": {"S": JOB_EVENT_DETAIL_TYPES[JobStatus(status)]},
             "endedAt": {"S": "2026-12-04"},
+            "completion": {"M": {k: {"S": v} for k, v in completion("tenant#a").items()}},
         }
     return {k: v if isinstance(v, dict) else {"S": v} for k, v in item.items()}
 
@@ -70,6 +78,8 @@ def test_the_event_names_its_detail_type_and_source_and_shapes_its_detail() -> N
     record["dynamodb"]["NewImage"]["error"] = {
         "M": {"Error": {"S": "Job.StepTimeout"}, "Cause": {"S": '{"a": 1}'}}
     }
+    fields = completion("tenant#a", error="Job.StepTimeout", cause='{"a": 1}')
+    record["dynamodb"]["NewImage"]["completion"] = {"M": {k: {"S": v} for k, v in fields.items()}}
 
     assert BUS_PARAMETERS["Source"] == JOB_EVENT_SOURCE == "browserjobs"
     # A dynamic path parameter: the whole value is a JSON path into the record (eb-pipes-event-target.html).
@@ -80,8 +90,10 @@ def test_the_event_names_its_detail_type_and_source_and_shapes_its_detail() -> N
         "status": "FAILED",
         "endedAt": "2026-12-04",
     }
+    # The completion map's fields at the top level, every one of them in every final record.
+    assert {k: detail[k] for k in COMPLETION_FIELDS} == fields
+    assert detail["cause"] == '{"a": 1}'  # quotes in a value stay valid JSON
     assert detail["record"]["lockKey"] == {"S": "tenant#a"}
-    assert detail["record"]["error"]["M"]["Cause"]["S"] == '{"a": 1}'  # quotes in a value stay valid JSON
 
 
 def test_the_pipe_reads_the_jobs_stream_into_the_bus_with_a_dead_letter_queue() -> None:
