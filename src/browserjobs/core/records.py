@@ -115,8 +115,10 @@ def set_terminal(
         "now": now,
         **_TERMINAL_VALUES,
     }
-    update = "SET #status = :status, eventType = :event, completion = :completion, endedAt = :now"
-    update += ", updatedAt = :now"
+    update = (
+        "SET #status = :status, eventType = :event, completion = :completion,"
+        " endedAt = :now, updatedAt = :now"
+    )
     if error is not None:
         update += ", #error = :error"
         values["error"] = error
